@@ -1,0 +1,3 @@
+'use strict';
+// Never calls setHandler and has nothing pending.
+module.exports = 1;
