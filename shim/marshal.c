@@ -333,6 +333,8 @@ static int dec_ulongs(craton_reader *r, CK_ULONG *out, CK_ULONG *count_ptr, CK_U
 static int dec_get_template(craton_reader *r, CK_ATTRIBUTE *t, CK_ULONG count, int depth) {
   for (CK_ULONG i = 0; i < count; i++) {
     CK_ATTRIBUTE *a = &t[i];
+    /* Entries of a nested template learn their type from the module. */
+    if (depth > 0) a->type = (CK_ULONG)craton_rd_u64(r);
     uint8_t kind = get_slot_kind(a, depth);
     uint64_t len = craton_rd_u64(r);
     uint8_t has_value = craton_rd_u8(r);

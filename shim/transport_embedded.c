@@ -52,7 +52,8 @@ static void embedded_abandon(craton_transport *base) {
 }
 
 craton_transport *craton_embedded_transport_open(const craton_paths *paths, char *err, size_t errlen) {
-  void *lib = dlopen(paths->embedder_lib, RTLD_NOW | RTLD_LOCAL);
+  /* Global, so that N-API addons the runtime loads find libnode's napi_* symbols. */
+  void *lib = dlopen(paths->embedder_lib, RTLD_NOW | RTLD_GLOBAL);
   if (!lib) {
     snprintf(err, errlen, "%s", dlerror());
     return NULL;

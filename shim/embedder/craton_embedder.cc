@@ -98,13 +98,17 @@ struct Shared {
   std::atomic<bool> forked_child{false};
   std::atomic<pthread_t> loop_tid{0};
   std::atomic<bool> alive{false};  // handler registered and runtime not exiting
-  uint64_t spin_ns = 20000;  // caller spin before parking (CRATON_EMBEDDER_SPIN_NS)
+  alignas(64) std::atomic<bool> loop_spinning{false};  // loop thread polls head; no need to uv_async_send
+  uint64_t spin_ns = 20000;       // caller spin before parking (CRATON_EMBEDDER_SPIN_NS)
+  uint64_t loop_spin_ns = 50000;  // loop thread polls for more work after a batch (CRATON_EMBEDDER_LOOP_SPIN_NS)
 };
 Shared g;
 
 // Lifecycle (start/stop serialised by g_life_mu).
 std::mutex g_life_mu;
-std::thread g_thread;
+// Leaked on purpose: a joinable std::thread destroyed at exit would call
+// std::terminate(); the atexit hook below normally joins it first.
+std::thread &g_thread = *new std::thread();
 bool g_thread_running = false;
 
 // node::Stop() from other threads is only safe while the env exists.
@@ -147,12 +151,12 @@ Runtime *g_rt = nullptr;  // only dereferenced on the loop thread
 
 void signal_start(Runtime *rt, bool ok, const std::string &msg) {
   if (!rt->sync) return;
-  {
-    std::lock_guard<std::mutex> lk(rt->sync->mu);
-    if (rt->sync->status == StartSync::kWaiting) {
-      rt->sync->status = ok ? StartSync::kReady : StartSync::kFailed;
-      rt->sync->error = msg;
-    }
+  // Notify under the lock: once start() sees the status it returns and its
+  // StartSync (on its stack) is gone.
+  std::lock_guard<std::mutex> lk(rt->sync->mu);
+  if (rt->sync->status == StartSync::kWaiting) {
+    rt->sync->status = ok ? StartSync::kReady : StartSync::kFailed;
+    rt->sync->error = msg;
   }
   rt->sync->cv.notify_all();
 }
@@ -357,12 +361,7 @@ void dispatch_one(Runtime *rt, napi_value handler, napi_value recv, Request *r) 
   napi_close_handle_scope(env, hs);
 }
 
-void on_async(uv_async_t *) {
-  Runtime *rt = g_rt;
-  Request *list = g.head.load(std::memory_order_acquire);
-  do {
-    if (list == nullptr || list == kClosed) return;
-  } while (!g.head.compare_exchange_weak(list, nullptr, std::memory_order_acq_rel));
+void process_batch(Runtime *rt, Request *list) {
   // Reverse into FIFO order.
   Request *fifo = nullptr;
   while (list) {
@@ -403,6 +402,50 @@ void on_async(uv_async_t *) {
   napi_close_handle_scope(env, hs);
 }
 
+Request *take_all() {
+  Request *list = g.head.load(std::memory_order_acquire);
+  do {
+    if (list == nullptr || list == kClosed) return nullptr;
+  } while (!g.head.compare_exchange_weak(list, nullptr, std::memory_order_acq_rel));
+  return list;
+}
+
+// uv_async callback. After a batch, if nothing is in flight (all answered
+// synchronously or in microtasks), poll the queue for a short while before
+// returning to epoll: sequential callers then skip the eventfd write and the
+// loop-thread wake-up, which dominate the round trip. Bounded by a 1 ms budget
+// per callback so timers/immediates/IO of the JS side are not starved.
+void on_async(uv_async_t *) {
+  Runtime *rt = g_rt;
+  uint64_t start = 0;
+  for (;;) {
+    if (Request *list = take_all()) process_batch(rt, list);
+    if (!g.loop_spin_ns || !rt->inflight.empty() || g.head.load(std::memory_order_relaxed) == kClosed) break;
+    uint64_t t = now_ns();
+    if (!start) start = t;
+    if (t - start > 1000000) break;
+    uint64_t deadline = t + g.loop_spin_ns;
+    g.loop_spinning.store(true, std::memory_order_seq_cst);
+    bool got = false;
+    for (unsigned i = 1;; i++) {
+      _mm_pause();
+      Request *h = g.head.load(std::memory_order_relaxed);
+      if (h == kClosed) break;
+      if (h) {
+        got = true;
+        break;
+      }
+      if ((i & 63) == 0 && now_ns() >= deadline) break;
+    }
+    g.loop_spinning.store(false, std::memory_order_seq_cst);
+    if (!got) {
+      // Dekker-style re-check: a caller that saw loop_spinning skipped uv_async_send.
+      Request *h = g.head.load(std::memory_order_seq_cst);
+      if (!h || h == kClosed) break;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- per-process init
 
 // JS run as the embedder main (a function of (process, require), where require
@@ -440,7 +483,11 @@ void init_once() {
   g_platform = g_init_result->platform();
   g_init_pid = getpid();
   pthread_atfork(nullptr, nullptr, atfork_child);
+  // Hosts often exit() without C_Finalize. Registered after libnode's own
+  // static initialisation, so it runs before libnode's destructors.
+  atexit([] { craton_embedder_stop(); });
   if (const char *s = getenv("CRATON_EMBEDDER_SPIN_NS")) g.spin_ns = strtoull(s, nullptr, 10);
+  if (const char *s = getenv("CRATON_EMBEDDER_LOOP_SPIN_NS")) g.loop_spin_ns = strtoull(s, nullptr, 10);
 }
 
 // ---------------------------------------------------------------- loop thread
@@ -682,7 +729,8 @@ extern "C" int craton_embedder_call(const uint8_t *req, size_t req_len, uint8_t 
     }
     r.next = h;
   } while (!g.head.compare_exchange_weak(h, &r, std::memory_order_seq_cst, std::memory_order_seq_cst));
-  if (h == nullptr) uv_async_send(&g.async);  // empty -> non-empty: wake the loop
+  // empty -> non-empty: wake the loop, unless it is polling the queue anyway.
+  if (h == nullptr && !g.loop_spinning.load(std::memory_order_seq_cst)) uv_async_send(&g.async);
   g.senders.fetch_sub(1, std::memory_order_release);
 
   // Spin briefly (the JS handler usually answers within ~10 us), then park.

@@ -132,6 +132,28 @@ static double bench(int nthreads, double seconds, long *bad) {
   return total / (now_s() - t0);
 }
 
+/* ---- callers hammering until the runtime is stopped under them */
+struct hammer {
+  long ok, bad;
+};
+static void *hammer_main(void *arg) {
+  struct hammer *h = arg;
+  uint8_t req[8] = {'S', 1, 2, 3, 4, 5, 6, 7};
+  for (;;) {
+    uint8_t *rep = NULL;
+    size_t rlen = 0;
+    req[1] = (uint8_t)h->ok;
+    req[2] = (uint8_t)(h->ok & 1 ? 'A' : 'S');
+    if (craton_embedder_call(req, sizeof req, &rep, &rlen) != 0) break;
+    if (rlen == 9 && rep[0] == 0xA5 && memcmp(rep + 1, req, 8) == 0)
+      h->ok++;
+    else
+      h->bad++;
+    craton_embedder_free(rep);
+  }
+  return NULL;
+}
+
 /* ---- a call that blocks until stop() */
 static int hang_rc = 99;
 static void *hang_main(void *arg) {
@@ -167,6 +189,9 @@ int main(int argc, char **argv) {
   uint8_t *rep;
   size_t rlen;
 
+  printf("before first start: threads %d fds %d rss %ld kB\n", count_dir("/proc/self/task"),
+         count_dir("/proc/self/fd"), rss_kb());
+
   /* ---- calls before any start fail */
   CHECK(craton_embedder_call((const uint8_t *)"x", 1, &rep, &rlen) == -1, "call before start must fail");
 
@@ -184,6 +209,15 @@ int main(int argc, char **argv) {
   printf("no_handler.js  -> %.160s\n", err);
   CHECK(craton_embedder_start(script("does_not_exist.js"), err, sizeof err) == -1, "missing script must fail");
   printf("missing        -> %.160s\n", err);
+
+  {
+    double t0 = now_s();
+    setenv("CRATON_EMBEDDER_START_TIMEOUT_MS", "500", 1);
+    CHECK(craton_embedder_start(script("hangs.js"), err, sizeof err) == -1, "hangs.js must time out");
+    unsetenv("CRATON_EMBEDDER_START_TIMEOUT_MS");
+    printf("hangs.js       -> %.160s (%.0f ms)\n", err, (now_s() - t0) * 1e3);
+    CHECK(strstr(err, "timed out") != NULL, "timeout message: %s", err);
+  }
 
   /* ---- async registration */
   CHECK(craton_embedder_start(script("async_ready.js"), err, sizeof err) == 0, "async_ready.js: %s", err);
@@ -288,7 +322,7 @@ int main(int argc, char **argv) {
   /* ---- start/stop cycles: threads, fds, RSS must not grow */
   {
     int t_first = 0, f_first = 0, t_mid = 0, f_mid = 0;
-    long r_first = 0, r_mid = 0;
+    long r_first = 0, r_mid = 0, hammer_calls = 0;
     double t0 = now_s();
     int ok = 1;
     for (int c = 1; c <= cycles; c++) {
@@ -299,7 +333,18 @@ int main(int argc, char **argv) {
       }
       ok &= echo_ok((const uint8_t *)"Scycle", 6);
       ok &= echo_ok((const uint8_t *)"Acycle", 6);
+      /* stop while two threads keep calling: they must all come back with -1 */
+      pthread_t hth[2];
+      struct hammer hs[2];
+      memset(hs, 0, sizeof hs);
+      for (int i = 0; i < 2; i++) pthread_create(&hth[i], NULL, hammer_main, &hs[i]);
+      usleep(1000 + (c % 7) * 300);
       craton_embedder_stop();
+      for (int i = 0; i < 2; i++) {
+        pthread_join(hth[i], NULL);
+        if (hs[i].bad) ok = 0, fprintf(stderr, "cycle %d: %ld bad replies under stop\n", c, hs[i].bad);
+        hammer_calls += hs[i].ok;
+      }
       int t = count_dir("/proc/self/task"), f = count_dir("/proc/self/fd");
       long r = rss_kb();
       if (c == 1) t_first = t, f_first = f, r_first = r;
@@ -316,7 +361,8 @@ int main(int argc, char **argv) {
       }
     }
     CHECK(ok, "start/stop cycles");
-    printf("%d start/stop cycles in %.2f s\n", cycles, now_s() - t0);
+    printf("%d start/stop cycles in %.2f s (%ld calls answered while stopping under load)\n", cycles, now_s() - t0,
+           hammer_calls);
   }
 
   nsig = sig_snapshot(after);

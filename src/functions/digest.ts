@@ -1,0 +1,110 @@
+/** Message digesting (PKCS#11 3.0 section 5.12). */
+import { CKA, CKO, CKR } from '../generated/constants';
+import { CkError, require } from '../ck-error';
+import type { DigestContext } from '../backends/backend';
+import { DIGEST_LENGTHS } from '../backends/backend';
+import type { Handler } from '../dispatch/dispatcher';
+import type { CratonModule } from '../module/module';
+import type { Operation } from '../sessions/operation';
+import type { Session } from '../sessions/session';
+import { ValueKind } from '../wire/codec';
+
+class DigestOperation implements Operation {
+  /** C_Digest may not finish an operation that C_DigestUpdate has started. */
+  multipart = false;
+
+  constructor(
+    readonly context: DigestContext,
+    readonly length: number,
+  ) {}
+
+  dispose(): void {
+    this.context.dispose();
+  }
+}
+
+function active(session: Session): DigestOperation {
+  const op = session.operations.get('digest');
+  require(op instanceof DigestOperation, CKR.CKR_OPERATION_NOT_INITIALIZED);
+  return op;
+}
+
+/** Runs a step of the operation; any failure other than a length query ends it. */
+function step<T>(session: Session, work: () => T): T {
+  try {
+    return work();
+  } catch (e) {
+    session.operations.get('digest')?.dispose();
+    session.operations.delete('digest');
+    throw e;
+  }
+}
+
+function finish(session: Session, op: DigestOperation): Uint8Array {
+  const digest = op.context.final();
+  op.dispose();
+  session.operations.delete('digest');
+  return digest;
+}
+
+export function digestFunctions(module: CratonModule): Record<string, Handler> {
+  return {
+    C_DigestInit(call) {
+      const hsm = module.ready();
+      const session = hsm.sessions.get(call.ulong('hSession'));
+      const mechanism = call.mechanism('pMechanism');
+      require(!session.operations.has('digest'), CKR.CKR_OPERATION_ACTIVE);
+      const spec = hsm.mechanisms.get(mechanism.type);
+      if (!spec.digest) throw new CkError(CKR.CKR_MECHANISM_INVALID);
+      require(mechanism.param.kind === ValueKind.Null || mechanism.param.length === 0, CKR.CKR_MECHANISM_PARAM_INVALID);
+      session.operations.set('digest', new DigestOperation(hsm.backend.createDigest(spec.digest), DIGEST_LENGTHS[spec.digest]));
+    },
+
+    C_Digest(call) {
+      const session = module.ready().sessions.get(call.ulong('hSession'));
+      const op = active(session);
+      step(session, () => {
+        const data = call.inBytes('pData');
+        const out = call.outBytes('pDigest');
+        require(!op.multipart, CKR.CKR_OPERATION_ACTIVE);
+        if (!out.accepts(op.length)) return;
+        op.context.update(data);
+        out.write(finish(session, op));
+      });
+    },
+
+    C_DigestUpdate(call) {
+      const session = module.ready().sessions.get(call.ulong('hSession'));
+      const op = active(session);
+      step(session, () => {
+        op.context.update(call.inBytes('pPart'));
+        op.multipart = true;
+      });
+    },
+
+    C_DigestKey(call) {
+      const hsm = module.ready();
+      const session = hsm.sessions.get(call.ulong('hSession'));
+      const op = active(session);
+      step(session, () => {
+        const key = hsm.objects.get(session, call.ulong('hKey'));
+        // Only secret keys have a value that can be digested (section 5.12, C_DigestKey).
+        require(key.attributes.get(CKA.CKA_CLASS) === CKO.CKO_SECRET_KEY, CKR.CKR_KEY_INDIGESTIBLE);
+        const value = key.attributes.get(CKA.CKA_VALUE);
+        require(value instanceof Uint8Array, CKR.CKR_KEY_INDIGESTIBLE);
+        op.context.update(value);
+        op.multipart = true;
+      });
+    },
+
+    C_DigestFinal(call) {
+      const session = module.ready().sessions.get(call.ulong('hSession'));
+      const op = active(session);
+      step(session, () => {
+        const out = call.outBytes('pDigest');
+        if (!out.accepts(op.length)) return;
+        out.write(finish(session, op));
+      });
+    },
+  };
+}

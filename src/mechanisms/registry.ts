@@ -1,0 +1,30 @@
+/** The mechanism registry, built from the family files in this folder. */
+import { CKR } from '../generated/constants';
+import { CkError } from '../ck-error';
+import { digestFamily } from './digest';
+import type { MechanismFamily, MechanismSpec } from './mechanism';
+
+const FAMILIES: readonly MechanismFamily[] = [digestFamily];
+
+export class MechanismRegistry {
+  private readonly byType = new Map<number, MechanismSpec>();
+
+  constructor(families: readonly MechanismFamily[] = FAMILIES) {
+    for (const f of families) {
+      for (const m of f.mechanisms) {
+        if (this.byType.has(m.type)) throw new Error(`mechanism 0x${m.type.toString(16)} declared twice`);
+        this.byType.set(m.type, m);
+      }
+    }
+  }
+
+  types(): number[] {
+    return [...this.byType.keys()].sort((a, b) => a - b);
+  }
+
+  get(type: number): MechanismSpec {
+    const m = this.byType.get(type);
+    if (!m) throw new CkError(CKR.CKR_MECHANISM_INVALID, `mechanism 0x${type.toString(16)}`);
+    return m;
+  }
+}

@@ -1,0 +1,36 @@
+/** Everything that exists while the module is initialised, built at C_Initialize. */
+import { createHash } from 'node:crypto';
+import type { CryptoBackend } from '../backends/backend';
+import type { CratonConfig } from '../config/config';
+import { MechanismRegistry } from '../mechanisms/registry';
+import { ObjectTable } from '../objects/object-table';
+import { SessionTable } from '../sessions/session-table';
+import { SlotTable } from '../slots/slot-table';
+import { FileTokenStore } from '../store/file-token-store';
+import { Token } from '../tokens/token';
+
+export class Hsm {
+  readonly slots: SlotTable;
+  readonly sessions = new SessionTable();
+  readonly objects = new ObjectTable();
+  readonly mechanisms = new MechanismRegistry();
+
+  constructor(
+    readonly config: CratonConfig,
+    readonly backend: CryptoBackend,
+  ) {
+    const tokens: Token[] = [];
+    for (let slotId = 0; slotId < config.slots.count; slotId++) {
+      // The serial is stable for a given store path and slot, so it survives C_InitToken.
+      const serial = createHash('sha256').update(`${config.storage.path}#${slotId}`).digest('hex').slice(0, 16);
+      const store = new FileTokenStore(config.storage.path, slotId, serial);
+      tokens.push(new Token(slotId, store, backend, config.pin));
+    }
+    this.slots = new SlotTable(tokens);
+  }
+
+  close(): void {
+    this.sessions.closeAll();
+    for (const t of this.slots.all()) t.store.close();
+  }
+}

@@ -1,0 +1,121 @@
+/** Little-endian readers and writers for frames; every field has a fixed width. */
+
+export class WireFormatError extends Error {}
+
+export class WireReader {
+  private offset = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly source: Uint8Array) {
+    this.view = new DataView(source.buffer, source.byteOffset, source.byteLength);
+  }
+
+  get remaining(): number {
+    return this.source.length - this.offset;
+  }
+
+  private need(n: number): number {
+    if (n > this.remaining) throw new WireFormatError(`frame truncated: need ${n} bytes, have ${this.remaining}`);
+    const at = this.offset;
+    this.offset += n;
+    return at;
+  }
+
+  u8(): number {
+    return this.view.getUint8(this.need(1));
+  }
+
+  u16(): number {
+    return this.view.getUint16(this.need(2), true);
+  }
+
+  u32(): number {
+    return this.view.getUint32(this.need(4), true);
+  }
+
+  /** A u64 as a number; values above 2^53 are clamped, which no valid argument needs. */
+  u64(): number {
+    const at = this.need(8);
+    const lo = this.view.getUint32(at, true);
+    const hi = this.view.getUint32(at + 4, true);
+    const v = hi * 0x1_0000_0000 + lo;
+    return Number.isSafeInteger(v) ? v : Number.MAX_SAFE_INTEGER;
+  }
+
+  /** A copy, so the frame buffer can be wiped independently. */
+  bytes(n: number): Uint8Array {
+    if (!Number.isSafeInteger(n) || n < 0) throw new WireFormatError(`bad byte count ${n}`);
+    const at = this.need(n);
+    return this.source.slice(at, at + n);
+  }
+}
+
+export class WireWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  private length = 0;
+
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private grow(n: number): number {
+    if (this.length + n > this.buf.length) {
+      let cap = this.buf.length * 2;
+      while (cap < this.length + n) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.buf.subarray(0, this.length));
+      this.buf.fill(0);
+      this.buf = next;
+      this.view = new DataView(next.buffer);
+    }
+    const at = this.length;
+    this.length += n;
+    return at;
+  }
+
+  u8(v: number): this {
+    this.view.setUint8(this.grow(1), v);
+    return this;
+  }
+
+  u16(v: number): this {
+    this.view.setUint16(this.grow(2), v, true);
+    return this;
+  }
+
+  u32(v: number): this {
+    this.view.setUint32(this.grow(4), v >>> 0, true);
+    return this;
+  }
+
+  u64(v: number): this {
+    const at = this.grow(8);
+    if (v === -1 || v >= 2 ** 64 - 1) {
+      this.view.setUint32(at, 0xffffffff, true);
+      this.view.setUint32(at + 4, 0xffffffff, true);
+    } else {
+      this.view.setUint32(at, v % 0x1_0000_0000, true);
+      this.view.setUint32(at + 4, Math.floor(v / 0x1_0000_0000), true);
+    }
+    return this;
+  }
+
+  bytes(b: Uint8Array): this {
+    this.buf.set(b, this.grow(b.length));
+    return this;
+  }
+
+  patchU32(at: number, v: number): void {
+    this.view.setUint32(at, v >>> 0, true);
+  }
+
+  get size(): number {
+    return this.length;
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
