@@ -195,8 +195,8 @@ static craton_transport *start_runtime(void) {
   find_paths(&paths);
   const char *choice = getenv("CRATON_HSM_RUNTIME");
   if (!choice || !*choice) choice = "auto";
-  int want_embedded = strcmp(choice, "embedded") == 0 ||
-                      (strcmp(choice, "auto") == 0 && !host_is_node() && !g_forked);
+  /* libnode cannot start again in a fork() child, whatever was asked for. */
+  int want_embedded = !g_forked && (strcmp(choice, "embedded") == 0 || (strcmp(choice, "auto") == 0 && !host_is_node()));
   craton_transport *t = NULL;
   int kind = TRANSPORT_PROCESS;
   if (want_embedded) {

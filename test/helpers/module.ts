@@ -1,0 +1,70 @@
+/** Shared fixtures: where the built module is, and a fresh token store per test. */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const MODULE_PATH = join(ROOT, 'build', 'libcraton_hsm.so');
+export const TRANSPORTS = ['process', 'embedded'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+export const SO_PIN = '12345678';
+export const USER_PIN = '1234';
+
+/** A temporary token store and the environment that points the module at it. */
+export interface Sandbox {
+  readonly dir: string;
+  readonly env: NodeJS.ProcessEnv;
+  cleanup(): void;
+}
+
+export function sandbox(transport: Transport, extraEnv: NodeJS.ProcessEnv = {}, config = ''): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), 'craton-test-'));
+  const configPath = join(dir, 'craton_hsm.toml');
+  writeFileSync(configPath, `[storage]\npath = ${JSON.stringify(join(dir, 'tokens'))}\n${config}`);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    CRATON_HSM_CONFIG: configPath,
+    CRATON_HSM_RUNTIME: transport,
+    ...extraEnv,
+  };
+  return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const run = promisify(execFile);
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number;
+}
+
+/** Runs a command, never throwing on a non-zero exit. */
+export async function runTool(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: Buffer): Promise<RunResult> {
+  try {
+    const child = run(cmd, args, { env, encoding: 'buffer', maxBuffer: 64 << 20, timeout: 60_000 });
+    if (input) {
+      child.child.stdin?.end(input);
+    }
+    const { stdout, stderr } = await child;
+    return { stdout: stdout.toString('latin1'), stderr: stderr.toString(), code: 0 };
+  } catch (e) {
+    const err = e as { stdout?: Buffer; stderr?: Buffer; code?: number };
+    return { stdout: err.stdout?.toString('latin1') ?? '', stderr: err.stderr?.toString() ?? '', code: typeof err.code === 'number' ? err.code : -1 };
+  }
+}
+
+/** pkcs11-tool against the built module. */
+export function pkcs11Tool(env: NodeJS.ProcessEnv, ...args: string[]): Promise<RunResult> {
+  return runTool('pkcs11-tool', ['--module', MODULE_PATH, ...args], env);
+}
+
+/** A token initialised with SO_PIN and USER_PIN, label "test". */
+export async function initialisedToken(env: NodeJS.ProcessEnv): Promise<void> {
+  const init = await pkcs11Tool(env, '--init-token', '--label', 'test', '--so-pin', SO_PIN);
+  if (init.code !== 0) throw new Error(`init-token failed: ${init.stderr}`);
+  const pin = await pkcs11Tool(env, '--init-pin', '--login', '--so-pin', SO_PIN, '--pin', USER_PIN);
+  if (pin.code !== 0) throw new Error(`init-pin failed: ${pin.stderr}`);
+}
