@@ -189,12 +189,39 @@ static int send_hello(craton_transport *t, int transport_kind, const craton_path
 
 static int host_is_node(void) { return dlsym(RTLD_DEFAULT, "napi_module_register") != NULL; }
 
+/* The one configuration key the shim needs before a runtime exists:
+ * [runtime] mode = "auto" | "embedded" | "process". The runtime validates the
+ * whole file; this only looks for that line, in the file the runtime will read. */
+static void config_runtime_mode(char *mode, size_t size) {
+  char path[4096];
+  const char *env = getenv("CRATON_HSM_CONFIG");
+  const char *xdg = getenv("XDG_CONFIG_HOME");
+  const char *home = getenv("HOME");
+  if (env && *env) snprintf(path, sizeof path, "%s", env);
+  else if (xdg && *xdg) snprintf(path, sizeof path, "%s/craton-hsm/craton_hsm.toml", xdg);
+  else snprintf(path, sizeof path, "%s/.config/craton-hsm/craton_hsm.toml", home ? home : "");
+  FILE *f = fopen(path, "r");
+  if (!f && !(env && *env)) f = fopen("/etc/craton-hsm/craton_hsm.toml", "r");
+  if (!f) return;
+  char line[512], section[64] = "";
+  while (fgets(line, sizeof line, f)) {
+    char value[32];
+    if (sscanf(line, " [%63[^]]]", section) == 1) continue;
+    if (strcmp(section, "runtime") == 0 && sscanf(line, " mode = \"%31[a-z]\"", value) == 1) {
+      snprintf(mode, size, "%s", value);
+    }
+  }
+  fclose(f);
+}
+
 static craton_transport *start_runtime(void) {
   craton_paths paths;
   char err[512] = "";
   find_paths(&paths);
+  char configured[32] = "auto";
+  config_runtime_mode(configured, sizeof configured);
   const char *choice = getenv("CRATON_HSM_RUNTIME");
-  if (!choice || !*choice) choice = "auto";
+  if (!choice || !*choice) choice = configured;
   /* libnode cannot start again in a fork() child, whatever was asked for. */
   int want_embedded = !g_forked && (strcmp(choice, "embedded") == 0 || (strcmp(choice, "auto") == 0 && !host_is_node()));
   craton_transport *t = NULL;
