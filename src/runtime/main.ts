@@ -4,24 +4,13 @@
  * the caller's process, or fd 3 of a `node` child (the process transport).
  */
 import { Socket } from 'node:net';
-import { Dispatcher } from '../dispatch/dispatcher';
-import { digestFunctions } from '../functions/digest';
-import { generalFunctions } from '../functions/general';
-import { objectFunctions } from '../functions/object-management';
-import { randomFunctions } from '../functions/random';
-import { sessionFunctions } from '../functions/session-management';
+import type { Dispatcher } from '../dispatch/dispatcher';
+import { createDispatcher } from '../functions';
 import { log } from '../log';
-import { CratonModule } from '../module/module';
 import { HEADER_SIZE, parseHeader } from '../wire/frame';
 
 interface EmbedderBridge {
   setHandler(handler: (frame: Uint8Array, respond: (reply: Uint8Array) => void) => void): void;
-}
-
-export function createDispatcher(module = new CratonModule()): Dispatcher {
-  const d = new Dispatcher();
-  for (const group of [generalFunctions, sessionFunctions, objectFunctions, digestFunctions, randomFunctions]) d.register(group(module));
-  return d;
 }
 
 /** Splits a byte stream into frames. */
@@ -81,4 +70,4 @@ function main(): void {
   else serveSocket(dispatcher, 3);
 }
 
-if (process.argv.includes('--transport=process') || !process.argv.some((a) => a.includes('vitest'))) main();
+main();

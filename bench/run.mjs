@@ -1,0 +1,303 @@
+#!/usr/bin/env node
+// npm run bench: builds bench/p11bench.c, sets up a throw-away SoftHSMv2 token
+// and a throw-away Craton token store, runs p11bench against Craton (embedded
+// runtime), Craton (process runtime) and SoftHSMv2, interleaved, for
+// BENCH_ROUNDS rounds, and writes a Markdown table (medians, min-max) to
+// bench/results/latest.md plus the raw data to bench/results/latest.json.
+//
+// It reports numbers only: it never judges them. Exit status is 0 unless
+// something failed to build, set up or run (or a PKCS#11 call returned an error).
+//
+// Environment:
+//   BENCH_ROUNDS    rounds per target (default 3)
+//   BENCH_SECONDS   measured seconds per (operation, threads) (default 1.5)
+//   BENCH_WARMUP    warm-up seconds before each measurement (default 0.3)
+//   BENCH_THREADS   comma-separated thread counts (default 1,2)
+//   BENCH_OPS       subset of getinfo,session,random,digest (default: all)
+//   BENCH_TARGETS   subset of embedded,process,softhsm (default: all)
+//   CRATON_HSM_MODULE   the Craton module (default build/libcraton_hsm.so)
+//   SOFTHSM2_MODULE     the SoftHSMv2 module (default: searched in the usual places)
+//   CC              C compiler (default cc)
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+const SOURCE = join(HERE, 'p11bench.c');
+const BINARY = join(ROOT, 'build', 'bench', 'p11bench');
+const RESULTS = join(HERE, 'results');
+const SO_PIN = '12345678';
+const USER_PIN = '1234';
+const LABEL = 'bench';
+
+const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
+const SECONDS = positiveNumber('BENCH_SECONDS', 1.5);
+const WARMUP = nonNegativeNumber('BENCH_WARMUP', 0.3);
+const THREADS = (process.env.BENCH_THREADS || '1,2').split(',').map((s) => Number(s.trim()));
+const OPS = (process.env.BENCH_OPS || 'getinfo,session,random,digest').split(',').map((s) => s.trim());
+const CRATON_MODULE = resolve(process.env.CRATON_HSM_MODULE || join(ROOT, 'build', 'libcraton_hsm.so'));
+
+const OP_TITLES = {
+  getinfo: 'C_GetInfo',
+  session: 'C_OpenSession + C_CloseSession',
+  random: 'C_GenerateRandom (32 B)',
+  digest: 'C_DigestInit + C_Digest (SHA-256, 64 B)',
+};
+const ALL_TARGETS = [
+  { id: 'embedded', title: 'Craton embedded' },
+  { id: 'process', title: 'Craton process' },
+  { id: 'softhsm', title: 'SoftHSMv2' },
+];
+const wanted = (process.env.BENCH_TARGETS || 'embedded,process,softhsm').split(',').map((s) => s.trim());
+const TARGETS = ALL_TARGETS.filter((t) => wanted.includes(t.id));
+
+function positiveInt(name, fallback) {
+  const v = process.env[name] ? Number(process.env[name]) : fallback;
+  if (!Number.isInteger(v) || v < 1) fail(`${name} must be a positive integer`);
+  return v;
+}
+function positiveNumber(name, fallback) {
+  const v = process.env[name] ? Number(process.env[name]) : fallback;
+  if (!(v > 0)) fail(`${name} must be a positive number`);
+  return v;
+}
+function nonNegativeNumber(name, fallback) {
+  const v = process.env[name] ? Number(process.env[name]) : fallback;
+  if (!(v >= 0)) fail(`${name} must be a non-negative number`);
+  return v;
+}
+function fail(msg) {
+  console.error(`bench: ${msg}`);
+  process.exit(1);
+}
+function log(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+for (const t of THREADS) if (!Number.isInteger(t) || t < 1 || t > 256) fail('BENCH_THREADS must list integers from 1 to 256');
+for (const op of OPS) if (!OP_TITLES[op]) fail(`unknown operation in BENCH_OPS: ${op}`);
+if (TARGETS.length === 0) fail('BENCH_TARGETS selects nothing (use embedded,process,softhsm)');
+
+// ------------------------------------------------------------------ helpers
+
+function run(cmd, args, env, timeoutMs = 60_000) {
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 });
+  return {
+    code: r.error ? -1 : r.status ?? -1,
+    signal: r.signal,
+    stdout: r.stdout ?? '',
+    stderr: (r.stderr ?? '') + (r.error ? String(r.error.message) : ''),
+  };
+}
+
+function must(what, r) {
+  if (r.code !== 0) fail(`${what} failed (exit ${r.code}${r.signal ? `, ${r.signal}` : ''}):\n${r.stdout}${r.stderr}`);
+  return r;
+}
+
+function findSoftHsm() {
+  if (process.env.SOFTHSM2_MODULE) return process.env.SOFTHSM2_MODULE;
+  const candidates = [
+    '/usr/lib/softhsm/libsofthsm2.so',
+    `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/softhsm/libsofthsm2.so`,
+    '/usr/local/lib/softhsm/libsofthsm2.so',
+    '/usr/lib64/pkcs11/libsofthsm2.so',
+    '/opt/homebrew/lib/softhsm/libsofthsm2.so',
+  ];
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const fmtInt = (x) => Math.round(x).toLocaleString('en-US');
+function fmtRate(cell) {
+  if (!cell) return 'n/a';
+  if (cell.values.length === 1) return fmtInt(cell.median);
+  return `${fmtInt(cell.median)} (${fmtInt(cell.min)}–${fmtInt(cell.max)})`;
+}
+function fmtRatio(a, b) {
+  if (!a || !b || !b.median) return 'n/a';
+  const r = a.median / b.median;
+  const digits = r >= 10 ? 0 : r >= 1 ? 2 : Math.max(2, 1 - Math.floor(Math.log10(r)));
+  const text = r.toFixed(Math.min(digits, 6));
+  return r < 1 && r > 0 ? `${text} (1/${fmtInt(1 / r)})` : text;
+}
+
+function machineFacts(softhsmPath) {
+  let cpu = 'unknown';
+  try {
+    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
+    if (m) cpu = m[1].trim();
+  } catch {}
+  if (cpu === 'unknown' && os.cpus()[0]) cpu = os.cpus()[0].model;
+  const nproc = run('nproc', [], process.env).stdout.trim() || String(os.availableParallelism?.() ?? os.cpus().length);
+  const git = run('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], process.env).stdout.trim();
+  const dirty = run('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], process.env).stdout.trim() !== '';
+  const softhsmVersion = softhsmPath ? run('softhsm2-util', ['--version'], process.env).stdout.trim() : '';
+  return {
+    date: new Date().toISOString(),
+    nproc: Number(nproc),
+    cpu,
+    kernel: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    loadavg: os.loadavg().map((x) => Number(x.toFixed(2))),
+    git: git ? `${git}${dirty ? ' (modified)' : ''}` : 'unknown',
+    softhsm: softhsmVersion || null,
+  };
+}
+
+// ------------------------------------------------------------------- build
+
+function buildP11bench() {
+  mkdirSync(dirname(BINARY), { recursive: true });
+  const fresh = existsSync(BINARY) && statSync(BINARY).mtimeMs >= statSync(SOURCE).mtimeMs;
+  if (fresh) return;
+  const cc = process.env.CC || 'cc';
+  log(`building ${BINARY}`);
+  must('compiling p11bench', run(cc, ['-O2', '-g', '-Wall', '-std=gnu11', '-pthread', '-o', BINARY, SOURCE, '-ldl'], process.env));
+}
+
+// ------------------------------------------------------------------- main
+
+const failures = [];
+const softhsmPath = TARGETS.some((t) => t.id === 'softhsm') ? findSoftHsm() : null;
+if (TARGETS.some((t) => t.id === 'softhsm') && !softhsmPath) {
+  failures.push('SoftHSMv2 not found (install softhsm2 or set SOFTHSM2_MODULE)');
+  log(failures.at(-1));
+}
+const usesCraton = TARGETS.some((t) => t.id !== 'softhsm');
+if (usesCraton && !existsSync(CRATON_MODULE)) fail(`${CRATON_MODULE} does not exist: run npm run build first`);
+
+buildP11bench();
+const facts = machineFacts(softhsmPath);
+const tmp = mkdtempSync(join(os.tmpdir(), 'craton-bench-'));
+const cleanup = () => rmSync(tmp, { recursive: true, force: true });
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+try {
+  // SoftHSMv2: its own config file and token directory.
+  const softEnv = { ...process.env, SOFTHSM2_CONF: join(tmp, 'softhsm2.conf') };
+  let softhsmReady = !!softhsmPath;
+  if (softhsmPath) {
+    mkdirSync(join(tmp, 'softhsm-tokens'));
+    writeFileSync(
+      softEnv.SOFTHSM2_CONF,
+      `directories.tokendir = ${join(tmp, 'softhsm-tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+    );
+    const r = run('softhsm2-util', ['--module', softhsmPath, '--init-token', '--free', '--label', LABEL, '--so-pin', SO_PIN, '--pin', USER_PIN], softEnv);
+    if (r.code !== 0) {
+      failures.push(`softhsm2-util --init-token failed: ${r.stderr.trim() || r.stdout.trim()}`);
+      log(failures.at(-1));
+      softhsmReady = false;
+    }
+  }
+
+  // Craton: a token store of its own, initialised through the module itself.
+  const cratonConfig = join(tmp, 'craton_hsm.toml');
+  writeFileSync(cratonConfig, `[storage]\npath = ${JSON.stringify(join(tmp, 'craton-tokens'))}\n`);
+  const cratonEnv = (runtime) => ({ ...process.env, CRATON_HSM_CONFIG: cratonConfig, CRATON_HSM_RUNTIME: runtime });
+  if (usesCraton) {
+    const runtime = TARGETS.find((t) => t.id !== 'softhsm').id;
+    must('initialising the Craton token', run(BINARY, [CRATON_MODULE, '--init', '--label', LABEL, '--so-pin', SO_PIN, '--pin', USER_PIN], cratonEnv(runtime)));
+  }
+
+  const plan = {
+    embedded: { module: CRATON_MODULE, env: cratonEnv('embedded') },
+    process: { module: CRATON_MODULE, env: cratonEnv('process') },
+    softhsm: { module: softhsmReady ? softhsmPath : null, env: softEnv },
+  };
+  const perRun = OPS.length * THREADS.length * (SECONDS + WARMUP);
+  log(`${ROUNDS} round(s) × ${TARGETS.length} target(s), about ${Math.ceil(perRun * ROUNDS * TARGETS.length)} s`);
+
+  const samples = []; // { target, round, op, threads, ops_per_s, ... }
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const target of TARGETS) {
+      const p = plan[target.id];
+      if (!p.module) continue;
+      const args = [p.module, '--label', LABEL, '--seconds', String(SECONDS), '--warmup', String(WARMUP),
+        '--threads', THREADS.join(','), '--ops', OPS.join(','), '--tag', target.id];
+      const r = run(BINARY, args, p.env, (perRun + 60) * 1000);
+      for (const line of r.stdout.split('\n')) {
+        if (!line.trim()) continue;
+        let rec;
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          failures.push(`${target.id}: unparsable output line: ${line}`);
+          continue;
+        }
+        if (rec.errors > 0) failures.push(`${target.id}: ${rec.call} with ${rec.threads} thread(s): ${rec.errors} error(s), first ${rec.first_error}`);
+        samples.push({ target: target.id, round, ...rec });
+      }
+      if (r.code !== 0) {
+        failures.push(`${target.id}: p11bench exited ${r.code}${r.signal ? ` (${r.signal})` : ''} in round ${round}: ${r.stderr.trim()}`);
+      }
+      const got = samples.filter((s) => s.target === target.id && s.round === round);
+      log(`round ${round}/${ROUNDS} ${target.title}: ` + got.map((s) => `${s.op}×${s.threads} ${fmtInt(s.ops_per_s)}/s`).join(', '));
+    }
+  }
+
+  // ---------------------------------------------------------------- report
+  const cell = (target, op, threads) => {
+    const values = samples.filter((s) => s.target === target && s.op === op && s.threads === threads && s.errors === 0).map((s) => s.ops_per_s);
+    if (values.length === 0) return null;
+    return { values, median: median(values), min: Math.min(...values), max: Math.max(...values) };
+  };
+  const rows = [];
+  for (const op of OPS) {
+    for (const threads of THREADS) {
+      const c = Object.fromEntries(ALL_TARGETS.map((t) => [t.id, TARGETS.includes(t) ? cell(t.id, op, threads) : null]));
+      rows.push({ op, threads, cells: c });
+    }
+  }
+  const header = ['Operation', 'Threads', 'Craton embedded ops/s', 'Craton process ops/s', 'SoftHSMv2 ops/s', 'embedded / SoftHSM', 'process / SoftHSM'];
+  const lines = [
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`,
+    ...rows.map((r) =>
+      `| ${OP_TITLES[r.op]} | ${r.threads} | ${fmtRate(r.cells.embedded)} | ${fmtRate(r.cells.process)} | ${fmtRate(r.cells.softhsm)} | ${fmtRatio(r.cells.embedded, r.cells.softhsm)} | ${fmtRatio(r.cells.process, r.cells.softhsm)} |`),
+  ];
+  const table = lines.join('\n');
+  const md = [
+    '# Craton HSM call-rate benchmark',
+    '',
+    `Median ops/s over ${ROUNDS} round(s), min–max in parentheses; ${SECONDS} s measured after ${WARMUP} s warm-up per cell. Ratios are of the medians. Produced by \`npm run bench\` (see bench/README.md).`,
+    '',
+    table,
+    '',
+    `- Date: ${facts.date}`,
+    `- Machine: ${facts.cpu}, ${facts.nproc} CPU(s), ${facts.kernel}, load average at start ${facts.loadavg.join(' ')}`,
+    `- Node.js: ${facts.node}`,
+    `- Craton: ${CRATON_MODULE} (git ${facts.git})`,
+    `- SoftHSMv2: ${softhsmPath ?? 'not found'}${facts.softhsm ? ` (${facts.softhsm})` : ''}`,
+    ...(failures.length ? ['', '**Failures:**', '', ...failures.map((f) => `- ${f}`)] : []),
+    '',
+  ].join('\n');
+
+  mkdirSync(RESULTS, { recursive: true });
+  const json = { facts, settings: { rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, threads: THREADS, ops: OPS, targets: TARGETS.map((t) => t.id), craton: CRATON_MODULE, softhsm: softhsmPath }, rows, samples, failures };
+  writeFileSync(join(RESULTS, 'latest.md.tmp'), md);
+  writeFileSync(join(RESULTS, 'latest.json.tmp'), JSON.stringify(json, null, 2) + '\n');
+  renameSync(join(RESULTS, 'latest.md.tmp'), join(RESULTS, 'latest.md'));
+  renameSync(join(RESULTS, 'latest.json.tmp'), join(RESULTS, 'latest.json'));
+
+  process.stdout.write(`\n${md}\n`);
+  log(`wrote ${join(RESULTS, 'latest.md')} and latest.json`);
+} finally {
+  cleanup();
+}
+
+if (failures.length) {
+  log(`${failures.length} failure(s):\n  ${failures.join('\n  ')}`);
+  process.exit(1);
+}
