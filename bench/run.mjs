@@ -3,7 +3,8 @@
 // and a throw-away Craton token store, runs p11bench against Craton (embedded
 // runtime), Craton (process runtime) and SoftHSMv2, interleaved, for
 // BENCH_ROUNDS rounds, and writes a Markdown table (medians, min-max) to
-// bench/results/latest.md plus the raw data to bench/results/latest.json.
+// bench/results/latest.md plus the raw data to bench/results/latest.json
+// (only when the run had no failures, so a broken run never replaces good data).
 //
 // It reports numbers only: it never judges them. Exit status is 0 unless
 // something failed to build, set up or run (or a PKCS#11 call returned an error).
@@ -284,15 +285,19 @@ try {
     '',
   ].join('\n');
 
-  mkdirSync(RESULTS, { recursive: true });
-  const json = { facts, settings: { rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, threads: THREADS, ops: OPS, targets: TARGETS.map((t) => t.id), craton: CRATON_MODULE, softhsm: softhsmPath }, rows, samples, failures };
-  writeFileSync(join(RESULTS, 'latest.md.tmp'), md);
-  writeFileSync(join(RESULTS, 'latest.json.tmp'), JSON.stringify(json, null, 2) + '\n');
-  renameSync(join(RESULTS, 'latest.md.tmp'), join(RESULTS, 'latest.md'));
-  renameSync(join(RESULTS, 'latest.json.tmp'), join(RESULTS, 'latest.json'));
-
   process.stdout.write(`\n${md}\n`);
-  log(`wrote ${join(RESULTS, 'latest.md')} and latest.json`);
+  if (failures.length) {
+    // A partial run must not replace the last good results.
+    log(`not updating ${join(RESULTS, 'latest.md')}: the run had failures`);
+  } else {
+    mkdirSync(RESULTS, { recursive: true });
+    const json = { facts, settings: { rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, threads: THREADS, ops: OPS, targets: TARGETS.map((t) => t.id), craton: CRATON_MODULE, softhsm: softhsmPath }, rows, samples };
+    writeFileSync(join(RESULTS, 'latest.md.tmp'), md);
+    writeFileSync(join(RESULTS, 'latest.json.tmp'), JSON.stringify(json, null, 2) + '\n');
+    renameSync(join(RESULTS, 'latest.md.tmp'), join(RESULTS, 'latest.md'));
+    renameSync(join(RESULTS, 'latest.json.tmp'), join(RESULTS, 'latest.json'));
+    log(`wrote ${join(RESULTS, 'latest.md')} and latest.json`);
+  }
 } finally {
   cleanup();
 }
