@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wire.h"
@@ -55,7 +56,30 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A reply usually arrives within microseconds: poll briefly before sleeping,
+ * because waking an idle CPU costs far more than the call itself. */
+static void spin_until_readable(int fd) {
+  static long spin_ns = -1;
+  if (spin_ns < 0) {
+    const char *env = getenv("CRATON_HSM_SPIN_NS");
+    spin_ns = env && *env ? atol(env) : 30000;
+  }
+  uint64_t deadline = now_ns() + (uint64_t)spin_ns;
+  uint8_t probe;
+  do {
+    ssize_t r = recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r != -1 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
+  } while (now_ns() < deadline);
+}
+
 static int read_all(int fd, uint8_t *p, size_t n) {
+  spin_until_readable(fd);
   while (n > 0) {
     ssize_t r = recv(fd, p, n, 0);
     if (r < 0 && errno == EINTR) continue;

@@ -12,8 +12,9 @@
 //    from empty to non-empty calls uv_async_send (coalescing). The caller then
 //    spins briefly on its Request's state word and parks on a futex.
 //  * The loop thread drains the stack in its uv_async callback, calls the JS
-//    handler with (Uint8Array copy, respond) inside one napi callback scope
-//    (so nextTicks/microtasks run), and respond() completes the Request.
+//    handler with (Uint8Array copy, request id) inside one napi callback scope
+//    (so nextTicks/microtasks run); the handler's return value, or a later
+//    bridge.respond(id, reply), completes the Request.
 //  * Shutdown: the head is swapped to a CLOSED sentinel; a "senders" counter
 //    guarantees no caller is still inside uv_async_send before the async handle
 //    is closed. Queued and in-flight requests are failed only after the
@@ -170,41 +171,37 @@ void atfork_child() { g.forked_child.store(true, std::memory_order_relaxed); }
     if ((call) != napi_ok) return nullptr; \
   } while (0)
 
-napi_value js_respond(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  void *data = nullptr;
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, &data));
-  Runtime *rt = g_rt;
-  uint64_t id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data));
+// Completes in-flight request `id` with the bytes of `value` (a Uint8Array or
+// ArrayBuffer). Returns false, with a JS exception pending, if it cannot.
+bool complete_with(napi_env env, Runtime *rt, uint64_t id, napi_value value) {
   auto it = rt ? rt->inflight.find(id) : decltype(rt->inflight.end()){};
   if (!rt || it == rt->inflight.end()) {
     napi_throw_error(env, "ERR_CRATON_RESPOND", "craton_bridge: respond() called twice or after the request was cancelled");
-    return nullptr;
+    return false;
   }
   void *bytes = nullptr;
   size_t len = 0;
-  bool is;
-  if (argc >= 1 && napi_is_typedarray(env, argv[0], &is) == napi_ok && is) {
+  bool is = false;
+  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
     napi_typedarray_type type;
     size_t elems, offset;
     napi_value ab;
-    NAPI_OK(napi_get_typedarray_info(env, argv[0], &type, &elems, &bytes, &ab, &offset));
+    if (napi_get_typedarray_info(env, value, &type, &elems, &bytes, &ab, &offset) != napi_ok) return false;
     if (type != napi_uint8_array && type != napi_uint8_clamped_array && type != napi_int8_array) {
-      napi_throw_type_error(env, "ERR_CRATON_RESPOND", "craton_bridge: respond() needs a Uint8Array");
-      return nullptr;
+      napi_throw_type_error(env, "ERR_CRATON_RESPOND", "craton_bridge: a reply must be a Uint8Array");
+      return false;
     }
     len = elems;
-  } else if (argc >= 1 && napi_is_arraybuffer(env, argv[0], &is) == napi_ok && is) {
-    NAPI_OK(napi_get_arraybuffer_info(env, argv[0], &bytes, &len));
+  } else if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) {
+    if (napi_get_arraybuffer_info(env, value, &bytes, &len) != napi_ok) return false;
   } else {
-    napi_throw_type_error(env, "ERR_CRATON_RESPOND", "craton_bridge: respond() needs a Uint8Array");
-    return nullptr;
+    napi_throw_type_error(env, "ERR_CRATON_RESPOND", "craton_bridge: a reply must be a Uint8Array");
+    return false;
   }
   uint8_t *copy = static_cast<uint8_t *>(malloc(len ? len : 1));
   if (!copy) {
     napi_throw_error(env, "ERR_CRATON_RESPOND", "craton_bridge: out of memory");
-    return nullptr;
+    return false;
   }
   if (len) memcpy(copy, bytes, len);
   Request *r = it->second;
@@ -212,6 +209,20 @@ napi_value js_respond(napi_env env, napi_callback_info info) {
   r->reply = copy;
   r->reply_len = len;
   complete(r, kDone);
+  return true;
+}
+
+// bridge.respond(id, reply): the late reply of a handler that returned undefined.
+napi_value js_respond(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  double id = -1;
+  if (argc < 2 || napi_get_value_double(env, argv[0], &id) != napi_ok || id < 0) {
+    napi_throw_type_error(env, "ERR_CRATON_RESPOND", "craton_bridge.respond(id, reply): id must be a request id");
+    return nullptr;
+  }
+  complete_with(env, g_rt, static_cast<uint64_t>(id), argv[1]);
   return nullptr;
 }
 
@@ -292,6 +303,7 @@ napi_value binding_init(napi_env env, napi_value exports) {
   rt->nenv = env;
   napi_property_descriptor props[] = {
       {"setHandler", nullptr, js_set_handler, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"respond", nullptr, js_respond, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"_loadError", nullptr, js_load_error, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"_fatal", nullptr, js_fatal, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
@@ -325,17 +337,19 @@ void dispatch_one(Runtime *rt, napi_value handler, napi_value recv, Request *r) 
   bool ok = false;
   do {
     void *buf = nullptr;
-    napi_value ab, u8, respond;
+    napi_value ab, u8, idv;
     if (napi_create_arraybuffer(env, r->len, &buf, &ab) != napi_ok) break;
     if (r->len) memcpy(buf, r->data, r->len);
     if (napi_create_typedarray(env, napi_uint8_array, r->len, ab, 0, &u8) != napi_ok) break;
-    if (napi_create_function(env, "respond", 7, js_respond, reinterpret_cast<void *>(uintptr_t(id)), &respond) !=
-        napi_ok)
-      break;
+    if (napi_create_double(env, static_cast<double>(id), &idv) != napi_ok) break;
     rt->inflight.emplace(id, r);
-    napi_value argv[2] = {u8, respond};
+    napi_value argv[2] = {u8, idv};
     napi_value result;
     napi_status st = napi_call_function(env, recv, handler, 2, argv, &result);
+    napi_valuetype rtype = napi_undefined;
+    if (st == napi_ok) napi_typeof(env, result, &rtype);
+    // A synchronous reply is the handler's return value; undefined means bridge.respond(id, ...) follows.
+    if (st == napi_ok && rtype != napi_undefined && !complete_with(env, rt, id, result)) st = napi_pending_exception;
     if (st != napi_ok) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);

@@ -10,9 +10,10 @@
  *
  * JS side: the bundle does
  *     const b = process._linkedBinding('craton_bridge');
- *     b.setHandler((frame, respond) => { ... respond(replyBytes); });
- * frame is a Uint8Array (a private copy); respond(Uint8Array | Buffer |
- * ArrayBuffer) may be called synchronously or later, exactly once per frame.
+ *     b.setHandler((frame, id) => replyBytes);   // or return undefined, then
+ *     b.respond(id, replyBytes);                  // later, exactly once
+ * frame is a Uint8Array (a private copy); a reply is a Uint8Array, Buffer or
+ * ArrayBuffer.
  */
 #ifndef CRATON_EMBEDDER_H
 #define CRATON_EMBEDDER_H

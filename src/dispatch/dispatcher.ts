@@ -32,10 +32,12 @@ export class Dispatcher {
   }
 
   /**
-   * Handles one request frame. Returns null only when the frame is too broken
-   * to answer (no valid header): the transport then drops the connection.
+   * Handles one request frame. Synchronous handlers are answered synchronously
+   * (no promise round trip on the hot path); a handler that waits yields a
+   * promise. Returns null only when the frame is too broken to answer (no valid
+   * header): the transport then drops the connection.
    */
-  async handle(frame: Uint8Array): Promise<Uint8Array | null> {
+  handle(frame: Uint8Array): Uint8Array | null | Promise<Uint8Array | null> {
     let header: FrameHeader;
     try {
       header = parseHeader(frame);
@@ -47,8 +49,8 @@ export class Dispatcher {
     const payload = frame.subarray(HEADER_SIZE);
     if (header.functionId === FN_HELLO) return this.hello(header, payload);
     const fn = BY_ID.get(header.functionId);
-    const w = startReply(header);
     if (!fn || fn.local) {
+      const w = startReply(header);
       w.u64(CKR.CKR_FUNCTION_NOT_SUPPORTED);
       return finishReply(w);
     }
@@ -57,27 +59,21 @@ export class Dispatcher {
       call = new Call(fn, header.iface, this.abi, decodeArgs(fn, payload));
     } catch (e) {
       log.error(`${fn.name}: malformed request: ${(e as Error).message}`);
-      encodeReplyPayload(w, fn, CKR.CKR_DEVICE_ERROR, new Map());
-      return finishReply(w);
+      return reply(header, fn, CKR.CKR_DEVICE_ERROR, new Map());
     }
-    const rv = await this.run(call);
-    encodeReplyPayload(w, fn, rv, call.outs);
-    return finishReply(w);
-  }
-
-  private async run(call: Call): Promise<number> {
-    const handler = this.handlers.get(call.fn.id);
-    if (!handler) return CKR.CKR_FUNCTION_NOT_SUPPORTED;
+    const handler = this.handlers.get(fn.id);
+    if (!handler) return reply(header, fn, CKR.CKR_FUNCTION_NOT_SUPPORTED, new Map());
+    let pending: void | Promise<void>;
     try {
-      await handler(call);
-      return call.rv;
+      pending = handler(call);
     } catch (e) {
-      const rv = toRv(e);
-      if (rv === CKR.CKR_GENERAL_ERROR || rv === CKR.CKR_DEVICE_ERROR) log.error(`${call.fn.name}: ${rvName(rv)}: ${(e as Error).message}`);
-      else log.debug(`${call.fn.name}: ${rvName(rv)}: ${(e as Error).message}`);
-      call.outs.clear();
-      return rv;
+      return reply(header, fn, failed(call, e), call.outs);
     }
+    if (!(pending instanceof Promise)) return reply(header, fn, call.rv, call.outs);
+    return pending.then(
+      () => reply(header, fn, call.rv, call.outs),
+      (e: unknown) => reply(header, fn, failed(call, e), call.outs),
+    );
   }
 
   private hello(header: FrameHeader, payload: Uint8Array): Uint8Array {
@@ -98,6 +94,22 @@ export class Dispatcher {
     }
     return finishReply(w);
   }
+}
+
+function reply(header: FrameHeader, fn: FunctionDesc, rv: number, outs: Call['outs']): Uint8Array {
+  const w = startReply(header);
+  encodeReplyPayload(w, fn, rv, outs);
+  return finishReply(w);
+}
+
+/** A handler failed: nothing is written back, and the error becomes its CK_RV. */
+function failed(call: Call, e: unknown): number {
+  const rv = toRv(e);
+  const message = e instanceof Error ? e.message : String(e);
+  if (rv === CKR.CKR_GENERAL_ERROR || rv === CKR.CKR_DEVICE_ERROR) log.error(`${call.fn.name}: ${rvName(rv)}: ${message}`);
+  else log.debug(`${call.fn.name}: ${rvName(rv)}: ${message}`);
+  call.outs.clear();
+  return rv;
 }
 
 function toRv(e: unknown): number {
