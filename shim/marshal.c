@@ -308,8 +308,8 @@ static int dec_length_and_bytes(craton_reader *r, void *buf, CK_ULONG *len_ptr, 
   FAIL_IF(!len_ptr);
   if (action == ACT_DATA) {
     const uint8_t *src = craton_rd_bytes(r, n);
-    FAIL_IF(!src || !buf || n > capacity);
-    memcpy(buf, src, (size_t)n);
+    FAIL_IF(!src || n > capacity || (n > 0 && !buf));
+    if (n > 0) memcpy(buf, src, (size_t)n);
   }
   *len_ptr = (CK_ULONG)n;
   return 1;
@@ -333,9 +333,15 @@ static int dec_ulongs(craton_reader *r, CK_ULONG *out, CK_ULONG *count_ptr, CK_U
 static int dec_get_template(craton_reader *r, CK_ATTRIBUTE *t, CK_ULONG count, int depth) {
   for (CK_ULONG i = 0; i < count; i++) {
     CK_ATTRIBUTE *a = &t[i];
-    /* Entries of a nested template learn their type from the module. */
-    if (depth > 0) a->type = (CK_ULONG)craton_rd_u64(r);
     uint8_t kind = get_slot_kind(a, depth);
+    if (depth > 0) {
+      /* Entries of a nested template learn their type from the module, but a
+       * value is only ever written into a buffer the caller sized for that
+       * same type (learnt in an earlier call), and never as a deeper template. */
+      CK_ULONG type = (CK_ULONG)craton_rd_u64(r);
+      FAIL_IF(r->failed || (a->pValue && type != a->type) || kind == VK_ATTRS);
+      a->type = type;
+    }
     uint64_t len = craton_rd_u64(r);
     uint8_t has_value = craton_rd_u8(r);
     FAIL_IF(r->failed);

@@ -152,9 +152,12 @@ function answerSlot(
     return { length: UNAVAILABLE };
   }
   if (value instanceof Map) {
-    // A nested template (CKA_WRAP_TEMPLATE...) is read entry by entry into the caller's inner array.
+    // A nested template (CKA_WRAP_TEMPLATE...) is read into the caller's inner array: entries
+    // without a buffer learn the type and length of the attribute at their position; entries
+    // with a buffer get the value of the type the caller put there.
     const entries = [...value.entries()];
-    const inner = (slot.nested ?? []).slice(0, entries.length).map((innerSlot, i) => {
+    const inner = (slot.nested ?? []).slice(0, entries.length).map((innerSlot, i): SlotReply => {
+      if (innerSlot.buffer) return { type: innerSlot.type, ...answerSlot(value.get(innerSlot.type), innerSlot, false, abi, outcome) };
       const [type, v] = entries[i] ?? [innerSlot.type, undefined];
       return { type, ...answerSlot(v, { ...innerSlot, type }, false, abi, outcome) };
     });

@@ -75,18 +75,22 @@ export class WireWriter {
     return at;
   }
 
+  // Each writer grows first: `this.view` must be read after grow() may have replaced it.
   u8(v: number): this {
-    this.view.setUint8(this.grow(1), v);
+    const at = this.grow(1);
+    this.view.setUint8(at, v);
     return this;
   }
 
   u16(v: number): this {
-    this.view.setUint16(this.grow(2), v, true);
+    const at = this.grow(2);
+    this.view.setUint16(at, v, true);
     return this;
   }
 
   u32(v: number): this {
-    this.view.setUint32(this.grow(4), v >>> 0, true);
+    const at = this.grow(4);
+    this.view.setUint32(at, v >>> 0, true);
     return this;
   }
 
@@ -103,7 +107,8 @@ export class WireWriter {
   }
 
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.grow(b.length));
+    const at = this.grow(b.length);
+    this.buf.set(b, at);
     return this;
   }
 
