@@ -96,10 +96,21 @@ export class Dispatcher {
   }
 }
 
+/**
+ * Encodes a reply. Every request gets one, even when encoding its out-values
+ * fails: a caller left without a reply would block forever.
+ */
 function reply(header: FrameHeader, fn: FunctionDesc, rv: number, outs: Call['outs']): Uint8Array {
-  const w = startReply(header);
-  encodeReplyPayload(w, fn, rv, outs);
-  return finishReply(w);
+  try {
+    const w = startReply(header);
+    encodeReplyPayload(w, fn, rv, outs);
+    return finishReply(w);
+  } catch (e) {
+    log.error(`${fn.name}: cannot encode the reply: ${(e as Error).stack ?? String(e)}`);
+    const w = startReply(header);
+    encodeReplyPayload(w, fn, CKR.CKR_GENERAL_ERROR, new Map());
+    return finishReply(w);
+  }
 }
 
 /** A handler failed: nothing is written back, and the error becomes its CK_RV. */
