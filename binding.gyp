@@ -24,6 +24,7 @@
         'native/crypto/digest.c',
         'native/crypto/random.c',
         'native/crypto/kdf.c',
+        'native/crypto/aead.c',
       ],
       # node-gyp puts <node_root_dir>/include/node first on the include path;
       # that directory also carries node's bundled OpenSSL headers, which

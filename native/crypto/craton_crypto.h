@@ -6,6 +6,7 @@
  *   digest.c  EVP_MD_CTX handles and one-shot digests
  *   random.c  RAND_bytes
  *   kdf.c     PBKDF2-HMAC-SHA256 on the libuv thread pool
+ *   aead.c    AES-256-GCM seal/open and HKDF-SHA256 (encryption at rest)
  *   util.c    argument checking, errors (with the OpenSSL error queue), wiping
  *
  * C11, Node-API only (no node-addon-api, no V8/node internals) so that one
@@ -36,6 +37,7 @@
 #define CRATON_E_STATE "STATE"
 #define CRATON_E_ARGUMENT "ARGUMENT"
 #define CRATON_E_LIBRARY "LIBRARY"
+#define CRATON_E_AUTH "AUTH" /* authenticated decryption failed */
 
 /* Limits. */
 #define CRATON_RANDOM_MAX (1024u * 1024u)     /* randomBytes(n): n <= 1 MiB */
@@ -94,5 +96,6 @@ napi_value craton_undefined(napi_env env);
 bool craton_register_digest(napi_env env, napi_value exports);
 bool craton_register_random(napi_env env, napi_value exports);
 bool craton_register_kdf(napi_env env, napi_value exports);
+bool craton_register_aead(napi_env env, napi_value exports);
 
 #endif /* CRATON_CRYPTO_H */

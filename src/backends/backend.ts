@@ -72,15 +72,22 @@ export interface CryptoBackend {
     iterations: number,
     length: number,
   ): Promise<Uint8Array>;
+  /** AES-256-GCM with a 12-byte nonce; returns ciphertext || 16-byte tag. */
+  aes256GcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** The inverse; a wrong key, nonce, AAD or tag throws BackendError('AUTH') and releases nothing. */
+  aes256GcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /** RFC 5869 HKDF with SHA-256. */
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
 }
 
-export type BackendErrorCode = 'ALGORITHM_UNSUPPORTED' | 'STATE' | 'ARGUMENT' | 'LIBRARY';
+export type BackendErrorCode = 'ALGORITHM_UNSUPPORTED' | 'STATE' | 'ARGUMENT' | 'LIBRARY' | 'AUTH';
 
 const BACKEND_ERROR_CODES: ReadonlySet<string> = new Set<BackendErrorCode>([
   'ALGORITHM_UNSUPPORTED',
   'STATE',
   'ARGUMENT',
   'LIBRARY',
+  'AUTH',
 ]);
 
 export function isBackendErrorCode(code: unknown): code is BackendErrorCode {

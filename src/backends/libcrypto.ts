@@ -64,6 +64,9 @@ export interface NativeAddon {
   digestFree(h: NativeHandle): void;
   digestOneShot(alg: string, data: Uint8Array): Uint8Array;
   randomBytes(n: number): Uint8Array;
+  aes256GcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  aes256GcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   pbkdf2HmacSha256(
     password: Uint8Array,
     salt: Uint8Array,
@@ -208,6 +211,18 @@ export function loadLibcryptoBackend(addonPath?: string): LibcryptoBackend {
       } catch (err) {
         throw toBackendError(err);
       }
+    },
+
+    aes256GcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+      return call(() => addon.aes256GcmSeal(key, nonce, aad, plaintext));
+    },
+
+    aes256GcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
+      return call(() => addon.aes256GcmOpen(key, nonce, aad, sealed));
+    },
+
+    hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+      return call(() => addon.hkdfSha256(ikm, salt, info, length));
     },
   });
 }
