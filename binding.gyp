@@ -17,6 +17,16 @@
   },
   'targets': [
     {
+      # The token store's SQLite binding, over the system libsqlite3.
+      'target_name': 'craton_sqlite',
+      'sources': [ 'native/sqlite/sqlite.c' ],
+      'include_dirs!': [ '<(node_root_dir)/include/node' ],
+      'include_dirs': [ '<(node_root_dir)/include' ],
+      'defines': [ 'NAPI_VERSION=8' ],
+      'cflags_c': [ '-std=c11', '-Wall', '-Wextra', '-Wno-unused-parameter', '-fvisibility=hidden' ],
+      'libraries': [ '-lsqlite3' ],
+    },
+    {
       'target_name': 'craton_crypto',
       'sources': [
         'native/crypto/init.c',

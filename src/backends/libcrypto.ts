@@ -103,10 +103,10 @@ function call<T>(fn: () => T): T {
   }
 }
 
-function asAddonFile(p: string): string {
+function asAddonFile(p: string, fileName: string): string {
   const abs = path.resolve(p);
   try {
-    if (statSync(abs).isDirectory()) return path.join(abs, ADDON_FILE);
+    if (statSync(abs).isDirectory()) return path.join(abs, fileName);
   } catch {
     // not there: let require() report it
   }
@@ -119,29 +119,30 @@ function asAddonFile(p: string): string {
  * candidate, so a misconfiguration fails loudly instead of silently loading
  * some other build.
  */
-export function addonCandidates(addonPath?: string): string[] {
-  if (addonPath !== undefined && addonPath !== '') return [asAddonFile(addonPath)];
+export function addonCandidates(addonPath?: string, fileName = ADDON_FILE): string[] {
+  if (addonPath !== undefined && addonPath !== '') return [asAddonFile(addonPath, fileName)];
   const envDir = process.env[ADDON_DIR_ENV];
-  if (envDir !== undefined && envDir !== '') return [path.resolve(envDir, ADDON_FILE)];
+  if (envDir !== undefined && envDir !== '') return [path.resolve(envDir, fileName)];
   const out: string[] = [];
   // In the esbuild CJS bundle __dirname is dist/; under an ESM loader it may be absent.
   if (typeof __dirname === 'string') {
-    out.push(path.resolve(__dirname, '..', 'build', 'Release', ADDON_FILE));
+    out.push(path.resolve(__dirname, '..', 'build', 'Release', fileName));
   }
-  out.push(path.resolve(process.cwd(), 'build', 'Release', ADDON_FILE));
+  out.push(path.resolve(process.cwd(), 'build', 'Release', fileName));
   return out;
 }
 
-function loadAddon(addonPath?: string): { addon: NativeAddon; file: string } {
-  const candidates = addonCandidates(addonPath);
+/** Loads one of the project's N-API addons (craton_crypto.node, craton_sqlite.node). */
+export function loadAddon<T = NativeAddon>(addonPath?: string, fileName = ADDON_FILE): { addon: T; file: string } {
+  const candidates = addonCandidates(addonPath, fileName);
   const file = candidates.find((c) => existsSync(c)) ?? candidates[0]!;
   const req = createRequire(path.join(process.cwd(), 'noop.js'));
   try {
-    return { addon: req(file) as NativeAddon, file };
+    return { addon: req(file) as T, file };
   } catch (err) {
     throw new BackendError(
       'LIBRARY',
-      `cannot load ${ADDON_FILE} (tried: ${candidates.join(', ')}): ${err instanceof Error ? err.message : String(err)}`,
+      `cannot load ${fileName} (tried: ${candidates.join(', ')}): ${err instanceof Error ? err.message : String(err)}`,
       { cause: err },
     );
   }

@@ -3,9 +3,8 @@ import { CKA, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
-import { templateFromWire, valuesEqual, type AttributeMap } from '../objects/attribute-value';
+import { templateFromWire, type AttributeMap } from '../objects/attribute-value';
 import { buildObject, modifyObject, objectSize, readAttributes, type Actor } from '../objects/object-rules';
-import type { P11Object } from '../objects/object-table';
 import type { Operation } from '../sessions/operation';
 import type { Session } from '../sessions/session';
 
@@ -34,14 +33,6 @@ function actor(session: Session): Actor {
 function checkAccess(session: Session, attrs: AttributeMap): void {
   if (attrs.get(CKA.CKA_TOKEN) === true) require(session.readWrite, CKR.CKR_SESSION_READ_ONLY);
   if (attrs.get(CKA.CKA_PRIVATE) === true) require(session.userLoggedIn, CKR.CKR_USER_NOT_LOGGED_IN);
-}
-
-function matches(object: P11Object, template: AttributeMap): boolean {
-  for (const [type, value] of template) {
-    const have = object.attributes.get(type);
-    if (have === undefined || !valuesEqual(have, value)) return false;
-  }
-  return true;
 }
 
 export function objectFunctions(module: CratonModule): Record<string, Handler> {
@@ -117,8 +108,7 @@ export function objectFunctions(module: CratonModule): Record<string, Handler> {
         if (!(e instanceof CkError) || e.rv !== CKR.CKR_ATTRIBUTE_TYPE_INVALID) throw e;
         template = null;
       }
-      const found = template ? hsm.objects.visible(session).filter((o) => matches(o, template)) : [];
-      session.operations.set('find', new FindOperation(found.map((o) => o.handle)));
+      session.operations.set('find', new FindOperation(template ? hsm.objects.find(session, template) : []));
     },
 
     C_FindObjects(call) {

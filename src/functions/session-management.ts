@@ -25,7 +25,7 @@ async function login(hsm: Hsm, session: Session, userType: number, pin: Uint8Arr
     require(token.loginState === 'user', CKR.CKR_USER_NOT_LOGGED_IN);
     const op = [...session.operations.values()].find((o) => o.needsContextLogin !== undefined);
     require(op, CKR.CKR_OPERATION_NOT_INITIALIZED);
-    await token.verify(CKU.CKU_USER, pin);
+    await token.reauthenticate(pin);
     op.needsContextLogin = false;
     return;
   }
@@ -36,15 +36,14 @@ async function login(hsm: Hsm, session: Session, userType: number, pin: Uint8Arr
   if (wanted === 'so') {
     require(hsm.sessions.onToken(token.slotId).every((s) => s.readWrite), CKR.CKR_SESSION_READ_ONLY_EXISTS);
   }
-  await token.verify(userType, pin);
-  token.loginState = wanted;
+  await token.login(wanted, pin);
 }
 
 /** Logging out ends what the sessions were doing with private objects. */
 function logout(hsm: Hsm, session: Session): void {
   const token = session.token;
   require(token.loginState !== 'public', CKR.CKR_USER_NOT_LOGGED_IN);
-  token.loginState = 'public';
+  token.logout();
   for (const s of hsm.sessions.onToken(token.slotId)) s.endAllOperations();
 }
 
@@ -52,7 +51,7 @@ function closeSession(hsm: Hsm, session: Session): void {
   hsm.sessions.close(session);
   hsm.objects.dropOwnedBy(session.handle);
   // The login state belongs to the application's sessions: the last one out logs out.
-  if (hsm.sessions.onToken(session.slotId).length === 0) session.token.loginState = 'public';
+  if (hsm.sessions.onToken(session.slotId).length === 0) session.token.logout();
 }
 
 export function sessionFunctions(module: CratonModule): Record<string, Handler> {
@@ -80,7 +79,7 @@ export function sessionFunctions(module: CratonModule): Record<string, Handler> 
       const oldPin = pinArg(call, 'pOldPin');
       const newPin = pinArg(call, 'pNewPin');
       require(session.readWrite, CKR.CKR_SESSION_READ_ONLY);
-      await session.token.changePin(session.token.loginState === 'so', oldPin, newPin);
+      await session.token.changePin(session.token.loginState === 'so' ? 'so' : 'user', oldPin, newPin);
     },
 
     C_OpenSession(call) {

@@ -6,7 +6,7 @@ import { MechanismRegistry } from '../mechanisms/registry';
 import { ObjectTable } from '../objects/object-table';
 import { SessionTable } from '../sessions/session-table';
 import { SlotTable } from '../slots/slot-table';
-import { FileTokenStore } from '../store/file-token-store';
+import { SqliteTokenStore } from '../store/sqlite-token-store';
 import { Token } from '../tokens/token';
 
 export class Hsm {
@@ -23,14 +23,13 @@ export class Hsm {
     for (let slotId = 0; slotId < config.slots.count; slotId++) {
       // The serial is stable for a given store path and slot, so it survives C_InitToken.
       const serial = createHash('sha256').update(`${config.storage.path}#${slotId}`).digest('hex').slice(0, 16);
-      const store = new FileTokenStore(config.storage.path, slotId, serial);
-      tokens.push(new Token(slotId, store, backend, config.pin));
+      tokens.push(new Token(slotId, () => new SqliteTokenStore(config.storage.path, slotId, serial, backend), backend, config.pin));
     }
     this.slots = new SlotTable(tokens);
   }
 
   close(): void {
     this.sessions.closeAll();
-    for (const t of this.slots.all()) t.store.close();
+    for (const t of this.slots.all()) t.close();
   }
 }

@@ -100,6 +100,11 @@ function checkOneWay(type: number, value: AttributeValue): void {
   if (allowed[type] !== value) throw new CkError(CKR.CKR_ATTRIBUTE_READ_ONLY, `attribute 0x${type.toString(16)} can only become ${allowed[type]}`);
 }
 
+/** Key material (CKA_VALUE of a secret key, private key components): always encrypted at rest. */
+export function isSecretAttribute(obj: AttributeMap, type: number): boolean {
+  return schemaOf(obj).get(type)?.secret === true;
+}
+
 /** Whether a key-material attribute may leave the module in the clear. */
 function isHidden(obj: AttributeMap, type: number, schema: Schema): boolean {
   if (!schema.get(type)?.secret) return false;

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { CKA, CKR } from '../generated/constants';
 import { CkError } from '../ck-error';
 import type { Session } from '../sessions/session';
+import { matches } from '../store/object-index';
 import type { AttributeMap } from './attribute-value';
 
 export interface P11Object {
@@ -18,51 +19,71 @@ export interface P11Object {
   readonly ownerSession: number | null;
 }
 
+interface HandleTarget {
+  readonly slotId: number;
+  readonly id: string;
+}
+
 export class ObjectTable {
-  private readonly handles = new Map<string, number>();
+  private readonly handleByKey = new Map<string, number>();
+  private readonly targets = new Map<number, HandleTarget>();
   private readonly sessionObjects = new Map<number, P11Object>();
   private nextHandle = 1;
 
   private handleFor(slotId: number, id: string): number {
     const key = `${slotId}/${id}`;
-    let h = this.handles.get(key);
+    let h = this.handleByKey.get(key);
     if (h === undefined) {
       h = this.nextHandle++;
-      this.handles.set(key, h);
+      this.handleByKey.set(key, h);
+      this.targets.set(h, { slotId, id });
     }
     return h;
   }
 
-  /** Every object the session may see: private ones only while the user is logged in. */
-  visible(session: Session): P11Object[] {
-    const all: P11Object[] = session.token.store
-      .listObjects()
-      .map((o) => ({ handle: this.handleFor(session.slotId, o.id), id: o.id, slotId: session.slotId, attributes: o.attributes, ownerSession: null }));
-    for (const o of this.sessionObjects.values()) if (o.slotId === session.slotId) all.push(o);
-    return all.filter((o) => session.userLoggedIn || o.attributes.get(CKA.CKA_PRIVATE) !== true);
+  private visibleTo(session: Session, attributes: AttributeMap): boolean {
+    return session.userLoggedIn || attributes.get(CKA.CKA_PRIVATE) !== true;
   }
 
   get(session: Session, handle: number): P11Object {
-    const o = this.visible(session).find((x) => x.handle === handle);
-    if (!o) throw new CkError(CKR.CKR_OBJECT_HANDLE_INVALID);
-    return o;
+    const own = this.sessionObjects.get(handle);
+    if (own && own.slotId === session.slotId && this.visibleTo(session, own.attributes)) return own;
+    const target = this.targets.get(handle);
+    const attributes = target && target.slotId === session.slotId ? session.token.store.objects().get(target.id) : undefined;
+    if (!target || !attributes || !this.visibleTo(session, attributes)) throw new CkError(CKR.CKR_OBJECT_HANDLE_INVALID);
+    return { handle, id: target.id, slotId: target.slotId, attributes, ownerSession: null };
+  }
+
+  /** Handles of the objects the session may see that match the template. */
+  find(session: Session, template: AttributeMap): number[] {
+    const found: number[] = [];
+    const index = session.token.store.objects();
+    for (const id of index.find(template)) {
+      const attributes = index.get(id);
+      if (attributes && this.visibleTo(session, attributes)) found.push(this.handleFor(session.slotId, id));
+    }
+    for (const o of this.sessionObjects.values()) {
+      if (o.slotId === session.slotId && this.visibleTo(session, o.attributes) && matches(o.attributes, template)) found.push(o.handle);
+    }
+    return found;
   }
 
   /** Stores a new object; token objects are durable when this returns. */
   add(session: Session, attributes: AttributeMap): P11Object {
     const id = randomUUID();
     attributes.set(CKA.CKA_UNIQUE_ID, new TextEncoder().encode(id));
+    const handle = this.handleFor(session.slotId, id);
     if (attributes.get(CKA.CKA_TOKEN) === true) {
-      session.token.store.putObject({ id, attributes });
-      return { handle: this.handleFor(session.slotId, id), id, slotId: session.slotId, attributes, ownerSession: null };
+      session.token.store.putObject(id, attributes);
+      return { handle, id, slotId: session.slotId, attributes, ownerSession: null };
     }
-    const o: P11Object = { handle: this.handleFor(session.slotId, id), id, slotId: session.slotId, attributes, ownerSession: session.handle };
-    this.sessionObjects.set(o.handle, o);
+    const o: P11Object = { handle, id, slotId: session.slotId, attributes, ownerSession: session.handle };
+    this.sessionObjects.set(handle, o);
     return o;
   }
 
   replace(session: Session, object: P11Object, attributes: AttributeMap): void {
-    if (object.ownerSession === null) session.token.store.putObject({ id: object.id, attributes });
+    if (object.ownerSession === null) session.token.store.putObject(object.id, attributes);
     else this.sessionObjects.set(object.handle, { ...object, attributes });
   }
 

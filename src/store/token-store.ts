@@ -1,45 +1,46 @@
 /**
  * What a token keeps across processes. The store is the only place that
- * touches disk; the rest of the module sees these records.
+ * touches disk; the rest of the module sees these records and plain
+ * attribute maps.
  */
 import type { AttributeMap } from '../objects/attribute-value';
+import type { ObjectIndex } from './object-index';
 
-export interface PinVerifier {
-  readonly salt: string; // hex
+/** The token master key, wrapped under a key derived from one PIN (hex fields). */
+export interface WrappedMasterKey {
+  readonly salt: string;
   readonly iterations: number;
-  readonly hash: string; // hex, PBKDF2-HMAC-SHA256(pin, salt)
+  readonly nonce: string;
+  readonly sealed: string;
 }
 
 export interface TokenRecord {
   readonly label: string;
   readonly serial: string;
   readonly initialized: boolean;
-  readonly soPin: PinVerifier | null;
-  readonly userPin: PinVerifier | null;
+  /** Increases at every C_InitToken, so other processes notice their login is stale. */
+  readonly epoch: number;
+  readonly soKey: WrappedMasterKey | null;
+  readonly userKey: WrappedMasterKey | null;
   readonly soFailures: number;
   readonly userFailures: number;
-}
-
-export interface StoredObject {
-  /** Stable id, also the object's CKA_UNIQUE_ID. */
-  readonly id: string;
-  readonly attributes: AttributeMap;
 }
 
 export interface TokenStore {
   /** Where the token lives, for log lines. */
   readonly location: string;
   readToken(): TokenRecord;
-  /** Applies a change to the token record atomically; returns the new record. */
+  /** Applies a change to the token record in one transaction; returns the new record. */
   updateToken(change: (current: TokenRecord) => TokenRecord): TokenRecord;
-  listObjects(): readonly StoredObject[];
-  putObject(object: StoredObject): void;
-  deleteObject(id: string): void;
-  /** C_InitToken: every object goes, and the record is replaced, in one step. */
+  /** C_InitToken: every object goes and the record is replaced, in one transaction. */
   reinitialize(record: TokenRecord): void;
+  /** The token objects this process can read now (secret values only while unlocked). */
+  objects(): ObjectIndex;
+  /** Stores a new or changed object; durable when this returns. */
+  putObject(id: string, attributes: AttributeMap): void;
+  deleteObject(id: string): void;
+  /** Gives the store the token master key (after a login), or takes it away. */
+  unlock(masterKey: Uint8Array): void;
+  lock(): void;
   close(): void;
-}
-
-export function freshTokenRecord(serial: string): TokenRecord {
-  return { label: '', serial, initialized: false, soPin: null, userPin: null, soFailures: 0, userFailures: 0 };
 }

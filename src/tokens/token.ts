@@ -1,12 +1,14 @@
 /**
  * One token: its persistent record (through a TokenStore), who is logged in
  * for this application, and PIN management (PKCS#11 3.0 sections 5.5-5.6).
+ * A login unwraps the token master key with the PIN; a wrong PIN is simply a
+ * wrap that does not authenticate.
  */
-import { CKF_TOKEN, CKR, CKU } from '../generated/constants';
+import { CKF_TOKEN, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
 import type { CryptoBackend } from '../backends/backend';
+import { newMasterKey, unwrapMasterKey, wrapMasterKey } from '../store/at-rest';
 import type { TokenRecord, TokenStore } from '../store/token-store';
-import { makeVerifier, pinMatches } from './pin-verifier';
 
 export type LoginState = 'public' | 'user' | 'so';
 
@@ -16,23 +18,35 @@ export interface PinPolicy {
   readonly maxLoginAttempts: number;
 }
 
-/** Decoded PIN text; PKCS#11 PINs are UTF-8. */
-function checkLength(pin: Uint8Array, policy: PinPolicy): void {
-  require(pin.length >= policy.minLength && pin.length <= policy.maxLength, CKR.CKR_PIN_LEN_RANGE);
-}
-
 export class Token {
-  loginState: LoginState = 'public';
+  private state: LoginState = 'public';
+  private masterKey: Uint8Array | null = null;
+  private loginEpoch = -1;
+  private opened: TokenStore | null = null;
 
   constructor(
     readonly slotId: number,
-    readonly store: TokenStore,
+    private readonly openStore: () => TokenStore,
     private readonly backend: CryptoBackend,
     readonly policy: PinPolicy,
   ) {}
 
+  /** The store, opened on first use: a broken token file fails calls on this token only. */
+  get store(): TokenStore {
+    this.opened ??= this.openStore();
+    return this.opened;
+  }
+
   get record(): TokenRecord {
-    return this.store.readToken();
+    const r = this.store.readToken();
+    // Another process re-initialised the token: this application's login is gone.
+    if (this.state !== 'public' && r.epoch !== this.loginEpoch) this.logout();
+    return r;
+  }
+
+  get loginState(): LoginState {
+    if (this.state !== 'public') void this.record;
+    return this.state;
   }
 
   /** CK_TOKEN_INFO flags, computed from the record. */
@@ -40,7 +54,7 @@ export class Token {
     const r = this.record;
     let f = CKF_TOKEN.CKF_RNG | CKF_TOKEN.CKF_LOGIN_REQUIRED | CKF_TOKEN.CKF_CLOCK_ON_TOKEN;
     if (r.initialized) f |= CKF_TOKEN.CKF_TOKEN_INITIALIZED;
-    if (r.userPin) f |= CKF_TOKEN.CKF_USER_PIN_INITIALIZED;
+    if (r.userKey) f |= CKF_TOKEN.CKF_USER_PIN_INITIALIZED;
     const max = this.policy.maxLoginAttempts;
     if (r.userFailures > 0) f |= CKF_TOKEN.CKF_USER_PIN_COUNT_LOW;
     if (r.userFailures === max - 1) f |= CKF_TOKEN.CKF_USER_PIN_FINAL_TRY;
@@ -51,58 +65,95 @@ export class Token {
     return f >>> 0;
   }
 
-  /** C_InitToken: sets (or checks) the SO PIN, wipes every object, forgets the user PIN. */
-  async initialize(soPin: Uint8Array, label: string): Promise<void> {
-    checkLength(soPin, this.policy);
-    const current = this.record;
-    if (current.initialized && current.soPin) {
-      require(current.soFailures < this.policy.maxLoginAttempts, CKR.CKR_PIN_LOCKED);
-      if (!(await pinMatches(this.backend, current.soPin, soPin))) {
-        this.store.updateToken((r) => ({ ...r, soFailures: r.soFailures + 1 }));
-        throw new CkError(CKR.CKR_PIN_INCORRECT);
-      }
-    }
-    const verifier = await makeVerifier(this.backend, soPin);
-    this.store.reinitialize({
-      label,
-      serial: current.serial,
-      initialized: true,
-      soPin: verifier,
-      userPin: null,
-      soFailures: 0,
-      userFailures: 0,
-    });
-    this.loginState = 'public';
+  private checkLength(pin: Uint8Array): void {
+    require(pin.length >= this.policy.minLength && pin.length <= this.policy.maxLength, CKR.CKR_PIN_LEN_RANGE);
   }
 
-  /** Checks a PIN for C_Login, counting failures in the store so they hold across processes. */
-  async verify(userType: number, pin: Uint8Array): Promise<void> {
+  /**
+   * Unwraps the master key with a PIN, counting failures in the store so the
+   * count holds across processes; a locked PIN is not even tried.
+   */
+  private async unlockWith(role: 'so' | 'user', pin: Uint8Array): Promise<Uint8Array> {
     const r = this.record;
     require(r.initialized, CKR.CKR_TOKEN_NOT_RECOGNIZED, 'token is not initialized');
-    const isSo = userType === CKU.CKU_SO;
-    const verifier = isSo ? r.soPin : r.userPin;
-    require(verifier, CKR.CKR_USER_PIN_NOT_INITIALIZED);
-    const failures = isSo ? r.soFailures : r.userFailures;
-    require(failures < this.policy.maxLoginAttempts, CKR.CKR_PIN_LOCKED);
-    const ok = await pinMatches(this.backend, verifier, pin);
+    const wrapped = role === 'so' ? r.soKey : r.userKey;
+    require(wrapped, CKR.CKR_USER_PIN_NOT_INITIALIZED);
+    require((role === 'so' ? r.soFailures : r.userFailures) < this.policy.maxLoginAttempts, CKR.CKR_PIN_LOCKED);
+    const key = await unwrapMasterKey(this.backend, wrapped, pin, role);
+    const failed = key === null;
     this.store.updateToken((cur) =>
-      isSo ? { ...cur, soFailures: ok ? 0 : cur.soFailures + 1 } : { ...cur, userFailures: ok ? 0 : cur.userFailures + 1 },
+      role === 'so' ? { ...cur, soFailures: failed ? cur.soFailures + 1 : 0 } : { ...cur, userFailures: failed ? cur.userFailures + 1 : 0 },
     );
-    require(ok, CKR.CKR_PIN_INCORRECT);
+    if (!key) throw new CkError(CKR.CKR_PIN_INCORRECT);
+    return key;
   }
 
-  /** C_InitPIN: the SO sets the user PIN, which also unlocks it. */
+  /** C_InitToken: sets (or checks) the SO PIN, makes a new master key, and wipes every object. */
+  async initialize(soPin: Uint8Array, label: string): Promise<void> {
+    this.checkLength(soPin);
+    const current = this.record;
+    if (current.initialized) (await this.unlockWith('so', soPin)).fill(0);
+    const masterKey = newMasterKey(this.backend);
+    try {
+      this.store.reinitialize({
+        label,
+        serial: current.serial,
+        initialized: true,
+        epoch: current.epoch + 1,
+        soKey: await wrapMasterKey(this.backend, masterKey, soPin, 'so'),
+        userKey: null,
+        soFailures: 0,
+        userFailures: 0,
+      });
+    } finally {
+      masterKey.fill(0);
+    }
+    this.logout();
+  }
+
+  async login(role: 'so' | 'user', pin: Uint8Array): Promise<void> {
+    const key = await this.unlockWith(role, pin);
+    this.masterKey = key;
+    this.loginEpoch = this.store.readToken().epoch;
+    this.store.unlock(key);
+    this.state = role;
+  }
+
+  /** C_Login(CKU_CONTEXT_SPECIFIC): proves the user PIN again without changing the login. */
+  async reauthenticate(pin: Uint8Array): Promise<void> {
+    (await this.unlockWith('user', pin)).fill(0);
+  }
+
+  logout(): void {
+    this.masterKey?.fill(0);
+    this.masterKey = null;
+    this.opened?.lock();
+    this.state = 'public';
+  }
+
+  /** C_InitPIN: the SO (who holds the master key) wraps it under the new user PIN, which also unlocks it. */
   async setUserPin(pin: Uint8Array): Promise<void> {
-    checkLength(pin, this.policy);
-    const verifier = await makeVerifier(this.backend, pin);
-    this.store.updateToken((r) => ({ ...r, userPin: verifier, userFailures: 0 }));
+    this.checkLength(pin);
+    require(this.masterKey, CKR.CKR_USER_NOT_LOGGED_IN);
+    const userKey = await wrapMasterKey(this.backend, this.masterKey, pin, 'user');
+    this.store.updateToken((r) => ({ ...r, userKey, userFailures: 0 }));
   }
 
-  /** C_SetPIN for whoever the session acts as. */
-  async changePin(asSo: boolean, oldPin: Uint8Array, newPin: Uint8Array): Promise<void> {
-    await this.verify(asSo ? CKU.CKU_SO : CKU.CKU_USER, oldPin);
-    checkLength(newPin, this.policy);
-    const verifier = await makeVerifier(this.backend, newPin);
-    this.store.updateToken((r) => (asSo ? { ...r, soPin: verifier } : { ...r, userPin: verifier }));
+  /** C_SetPIN: re-wraps the master key under the new PIN; objects stay as they are. */
+  async changePin(role: 'so' | 'user', oldPin: Uint8Array, newPin: Uint8Array): Promise<void> {
+    const key = await this.unlockWith(role, oldPin);
+    try {
+      this.checkLength(newPin);
+      const wrapped = await wrapMasterKey(this.backend, key, newPin, role);
+      this.store.updateToken((r) => (role === 'so' ? { ...r, soKey: wrapped } : { ...r, userKey: wrapped }));
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  close(): void {
+    this.logout();
+    this.opened?.close();
+    this.opened = null;
   }
 }
