@@ -4,7 +4,7 @@
  * operation is one short transaction, and a store call must be complete
  * (durable) before the PKCS#11 call that made it returns.
  *
- *   open(path, readonly) -> Db          close(db)
+ *   open(path, readonly) -> Db          close(db)      finalize(stmt)
  *   exec(db, sql)                       prepare(db, sql) -> Stmt
  *   run(stmt, params) -> changes        all(stmt, params) -> rows (arrays)
  *   get(stmt, params) -> row | undefined
@@ -140,6 +140,19 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* finalize(stmt): releases a statement now rather than at garbage collection,
+ * so that close() can really close (and checkpoint) the database. */
+static napi_value js_finalize(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!args(env, info, 1, argv)) return NULL;
+  stmt_handle *h = unwrap(env, argv[0], &STMT_TAG);
+  if (h && h->stmt) {
+    sqlite3_finalize(h->stmt);
+    h->stmt = NULL;
+  }
+  return NULL;
+}
+
 static sqlite3 *open_db(napi_env env, napi_value v) {
   db_handle *h = unwrap(env, v, &DB_TAG);
   if (h && !h->db) throw_code(env, SQLITE_MISUSE, "database is closed");
@@ -195,6 +208,10 @@ static napi_value js_prepare(napi_env env, napi_callback_info info) {
 static sqlite3_stmt *bind(napi_env env, napi_value stmt_v, napi_value params) {
   stmt_handle *h = unwrap(env, stmt_v, &STMT_TAG);
   if (!h) return NULL;
+  if (!h->stmt) {
+    throw_code(env, SQLITE_MISUSE, "statement is finalized");
+    return NULL;
+  }
   sqlite3_stmt *s = h->stmt;
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -321,6 +338,7 @@ NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"finalize", NULL, js_finalize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"exec", NULL, js_exec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"prepare", NULL, js_prepare, NULL, NULL, NULL, napi_enumerable, NULL},
       {"run", NULL, js_run, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -27,6 +27,7 @@ interface SqliteAddon {
   close(db: unknown): void;
   exec(db: unknown, sql: string): void;
   prepare(db: unknown, sql: string): unknown;
+  finalize(stmt: unknown): void;
   run(stmt: unknown, params: unknown[]): number;
   get(stmt: unknown, params: unknown[]): Row | undefined;
   all(stmt: unknown, params: unknown[]): Row[];
@@ -106,10 +107,21 @@ export class SqliteTokenStore implements TokenStore {
     }
   }
 
+  /** Runs a statement once and releases it. */
+  private once(sql: string, params: unknown[]): Row | undefined {
+    const s = sqlite();
+    const stmt = s.prepare(this.db, sql);
+    try {
+      return s.get(stmt, params);
+    } finally {
+      s.finalize(stmt);
+    }
+  }
+
   private prepareSchema(serial: string): void {
     const s = sqlite();
     s.exec(this.db, 'PRAGMA busy_timeout = 10000');
-    const version = Number(s.get(s.prepare(this.db, 'PRAGMA user_version'), [])?.[0] ?? 0);
+    const version = Number(this.once('PRAGMA user_version', [])?.[0] ?? 0);
     if (version > SCHEMA_VERSION) {
       throw new CkError(CKR.CKR_TOKEN_NOT_RECOGNIZED, `${this.location} has schema version ${version}; this module knows ${SCHEMA_VERSION}`);
     }
@@ -120,7 +132,7 @@ export class SqliteTokenStore implements TokenStore {
     try {
       s.exec(this.db, SCHEMA);
       const fresh: TokenRecord = { label: '', serial, initialized: false, epoch: 0, soKey: null, userKey: null, soFailures: 0, userFailures: 0 };
-      s.run(s.prepare(this.db, 'INSERT OR IGNORE INTO token (id, record, change_seq) VALUES (1, ?, 0)'), [JSON.stringify(fresh)]);
+      this.once('INSERT OR IGNORE INTO token (id, record, change_seq) VALUES (1, ?, 0)', [JSON.stringify(fresh)]);
       s.exec(this.db, `PRAGMA user_version = ${SCHEMA_VERSION}`);
       s.exec(this.db, 'COMMIT');
     } catch (e) {
@@ -265,6 +277,8 @@ export class SqliteTokenStore implements TokenStore {
 
   close(): void {
     this.lock();
+    // Statements first: a connection with live statements cannot close or checkpoint its WAL.
+    for (const stmt of Object.values(this.stmt)) sqlite().finalize(stmt);
     sqlite().close(this.db);
   }
 }
