@@ -293,14 +293,16 @@ CK_RV craton_encode_request(craton_buf *b, const craton_function_desc *fn, void 
 
 /* ------------------------------------------------------------------ decode */
 /* Every write is checked against what the caller said it can hold; a reply
- * that asks for more is a protocol fault (CKR_DEVICE_ERROR), never an overflow. */
+ * that asks for more is a protocol fault (CKR_DEVICE_ERROR), never an overflow.
+ * A reply is decoded twice: first with write = 0, which checks all of it, and
+ * only if that passes with write = 1. So a rejected reply writes nothing. */
 
 #define FAIL_IF(cond) \
   do {                \
     if (cond) return 0; \
   } while (0)
 
-static int dec_length_and_bytes(craton_reader *r, void *buf, CK_ULONG *len_ptr, CK_ULONG capacity) {
+static int dec_length_and_bytes(craton_reader *r, void *buf, CK_ULONG *len_ptr, CK_ULONG capacity, int write) {
   uint8_t action = craton_rd_u8(r);
   uint64_t n = craton_rd_u64(r);
   FAIL_IF(r->failed || action > ACT_DATA);
@@ -309,13 +311,13 @@ static int dec_length_and_bytes(craton_reader *r, void *buf, CK_ULONG *len_ptr, 
   if (action == ACT_DATA) {
     const uint8_t *src = craton_rd_bytes(r, n);
     FAIL_IF(!src || n > capacity || (n > 0 && !buf));
-    if (n > 0) memcpy(buf, src, (size_t)n);
+    if (write && n > 0) memcpy(buf, src, (size_t)n);
   }
-  *len_ptr = (CK_ULONG)n;
+  if (write) *len_ptr = (CK_ULONG)n;
   return 1;
 }
 
-static int dec_ulongs(craton_reader *r, CK_ULONG *out, CK_ULONG *count_ptr, CK_ULONG capacity) {
+static int dec_ulongs(craton_reader *r, CK_ULONG *out, CK_ULONG *count_ptr, CK_ULONG capacity, int write) {
   uint8_t action = craton_rd_u8(r);
   uint64_t n = craton_rd_u64(r);
   FAIL_IF(r->failed || action > ACT_DATA);
@@ -323,14 +325,17 @@ static int dec_ulongs(craton_reader *r, CK_ULONG *out, CK_ULONG *count_ptr, CK_U
   FAIL_IF(!count_ptr);
   if (action == ACT_DATA) {
     FAIL_IF(!out || n > capacity);
-    for (uint64_t i = 0; i < n; i++) out[i] = (CK_ULONG)craton_rd_u64(r);
+    for (uint64_t i = 0; i < n; i++) {
+      CK_ULONG v = (CK_ULONG)craton_rd_u64(r);
+      if (write) out[i] = v;
+    }
     FAIL_IF(r->failed);
   }
-  *count_ptr = (CK_ULONG)n;
+  if (write) *count_ptr = (CK_ULONG)n;
   return 1;
 }
 
-static int dec_get_template(craton_reader *r, CK_ATTRIBUTE *t, CK_ULONG count, int depth) {
+static int dec_get_template(craton_reader *r, CK_ATTRIBUTE *t, CK_ULONG count, int depth, int write) {
   for (CK_ULONG i = 0; i < count; i++) {
     CK_ATTRIBUTE *a = &t[i];
     uint8_t kind = get_slot_kind(a, depth);
@@ -340,7 +345,7 @@ static int dec_get_template(craton_reader *r, CK_ATTRIBUTE *t, CK_ULONG count, i
        * same type (learnt in an earlier call), and never as a deeper template. */
       CK_ULONG type = (CK_ULONG)craton_rd_u64(r);
       FAIL_IF(r->failed || (a->pValue && type != a->type) || kind == VK_ATTRS);
-      a->type = type;
+      if (write) a->type = type;
     }
     uint64_t len = craton_rd_u64(r);
     uint8_t has_value = craton_rd_u8(r);
@@ -350,60 +355,69 @@ static int dec_get_template(craton_reader *r, CK_ATTRIBUTE *t, CK_ULONG count, i
       switch (kind) {
         case VK_ULONG:
           FAIL_IF(a->ulValueLen < sizeof(CK_ULONG));
-          *(CK_ULONG *)a->pValue = (CK_ULONG)craton_rd_u64(r);
+          {
+            CK_ULONG v = (CK_ULONG)craton_rd_u64(r);
+            if (write) *(CK_ULONG *)a->pValue = v;
+          }
           break;
         case VK_MECHS: {
           uint64_t n = craton_rd_u64(r);
           FAIL_IF(r->failed || n > a->ulValueLen / sizeof(CK_ULONG));
-          for (uint64_t j = 0; j < n; j++) ((CK_ULONG *)a->pValue)[j] = (CK_ULONG)craton_rd_u64(r);
+          for (uint64_t j = 0; j < n; j++) {
+            CK_ULONG v = (CK_ULONG)craton_rd_u64(r);
+            if (write) ((CK_ULONG *)a->pValue)[j] = v;
+          }
           break;
         }
         case VK_ATTRS: {
           uint64_t n = craton_rd_u64(r);
           FAIL_IF(r->failed || n > a->ulValueLen / sizeof(CK_ATTRIBUTE));
-          FAIL_IF(!dec_get_template(r, a->pValue, (CK_ULONG)n, depth + 1));
+          FAIL_IF(!dec_get_template(r, a->pValue, (CK_ULONG)n, depth + 1, write));
           break;
         }
         default: {
           const uint8_t *src = craton_rd_bytes(r, len);
           FAIL_IF(!src || len > a->ulValueLen);
-          memcpy(a->pValue, src, (size_t)len);
+          if (write) memcpy(a->pValue, src, (size_t)len);
         }
       }
       FAIL_IF(r->failed);
     }
-    a->ulValueLen = (CK_ULONG)len;
+    if (write) a->ulValueLen = (CK_ULONG)len;
   }
   return 1;
 }
 
-/* Locates pointer field number `index` (depth-first) of a structure. */
+/* Locates pointer field number `index` (depth-first) of a structure.
+ * Returns 1 when found, 0 when the index lies beyond this structure, and -1
+ * when it names a field the module may not write. */
 static int find_inout_field(int id, uint8_t *base, unsigned *index, uint8_t **ptr, uint64_t *capacity, int depth) {
   const craton_struct_desc *s = &craton_structs[id];
   for (size_t i = 0; i < s->field_count; i++) {
     const craton_field_desc *f = &s->fields[i];
     uint8_t *at = base + f->offset;
     if (*index == 0) {
-      FAIL_IF(!f->inout);
+      if (!f->inout) return -1;
       *ptr = *(uint8_t **)at;
       switch (f->form) {
         case CRATON_FIELD_PTR: *capacity = *(CK_ULONG *)(base + f->aux); break;
-        case CRATON_FIELD_PTR_BITS: *capacity = *(CK_ULONG *)(base + f->aux) / 8; break;
+        /* The same rounding as the request's length, so both sides agree on the buffer. */
+        case CRATON_FIELD_PTR_BITS: *capacity = (*(CK_ULONG *)(base + f->aux) + 7) / 8; break;
         case CRATON_FIELD_PTR_FIXED: *capacity = f->aux; break;
-        default: return 0;
+        default: return -1;
       }
       return 1;
     }
     (*index)--;
     if (f->form == CRATON_FIELD_STRUCT_PTR && *(uint8_t **)at && depth < MAX_NESTING) {
       int found = find_inout_field(f->nested, *(uint8_t **)at, index, ptr, capacity, depth + 1);
-      if (found || *index == 0xFFFFFFFFu) return found;
+      if (found != 0) return found;
     }
   }
   return 0;
 }
 
-static int dec_writebacks(craton_reader *r, int struct_id, void *param, CK_ULONG param_len) {
+static int dec_writebacks(craton_reader *r, int struct_id, void *param, CK_ULONG param_len, int write) {
   uint32_t n = craton_rd_u32(r);
   FAIL_IF(r->failed);
   for (uint32_t i = 0; i < n; i++) {
@@ -413,14 +427,14 @@ static int dec_writebacks(craton_reader *r, int struct_id, void *param, CK_ULONG
     FAIL_IF(!src || struct_id < 0 || !param || param_len != craton_structs[struct_id].size);
     uint8_t *dst = NULL;
     uint64_t capacity = 0;
-    FAIL_IF(!find_inout_field(struct_id, param, &index, &dst, &capacity, 0));
+    FAIL_IF(find_inout_field(struct_id, param, &index, &dst, &capacity, 0) != 1);
     FAIL_IF(!dst || len > capacity);
-    memcpy(dst, src, (size_t)len);
+    if (write) memcpy(dst, src, (size_t)len);
   }
   return 1;
 }
 
-static int dec_out_struct(craton_reader *r, int id, uint8_t *base) {
+static int dec_out_struct(craton_reader *r, int id, uint8_t *base, int write) {
   uint8_t action = craton_rd_u8(r);
   FAIL_IF(r->failed || action > 1);
   if (!action) return 1;
@@ -430,15 +444,20 @@ static int dec_out_struct(craton_reader *r, int id, uint8_t *base) {
     const craton_field_desc *f = &s->fields[i];
     uint8_t *at = base + f->offset;
     switch (f->form) {
-      case CRATON_FIELD_ULONG: *(CK_ULONG *)at = (CK_ULONG)craton_rd_u64(r); break;
-      case CRATON_FIELD_VERSION:
-        ((CK_VERSION *)at)->major = craton_rd_u8(r);
-        ((CK_VERSION *)at)->minor = craton_rd_u8(r);
+      case CRATON_FIELD_ULONG: {
+        CK_ULONG v = (CK_ULONG)craton_rd_u64(r);
+        if (write) *(CK_ULONG *)at = v;
         break;
+      }
+      case CRATON_FIELD_VERSION: {
+        CK_VERSION v = {craton_rd_u8(r), craton_rd_u8(r)};
+        if (write) *(CK_VERSION *)at = v;
+        break;
+      }
       case CRATON_FIELD_CHARS: {
         const uint8_t *src = craton_rd_bytes(r, f->aux);
         FAIL_IF(!src);
-        memcpy(at, src, f->aux);
+        if (write) memcpy(at, src, f->aux);
         break;
       }
       default: return 0;
@@ -448,7 +467,7 @@ static int dec_out_struct(craton_reader *r, int id, uint8_t *base) {
   return 1;
 }
 
-static int dec_args(craton_reader *r, const craton_function_desc *fn, void **argv) {
+static int dec_args(craton_reader *r, const craton_function_desc *fn, void **argv, int write) {
   size_t c = 0;
   for (size_t i = 0; i < fn->arg_count; i++) {
     const craton_arg_desc *arg = &fn->args[i];
@@ -462,14 +481,14 @@ static int dec_args(craton_reader *r, const craton_function_desc *fn, void **arg
       case CRATON_ARG_IN_TEMPLATE: c += 2; break;
       case CRATON_ARG_OUT_BYTES: {
         CK_ULONG *len = ARG(CK_ULONG *, c + 1);
-        FAIL_IF(!dec_length_and_bytes(r, ARG(void *, c), len, len ? *len : 0));
+        FAIL_IF(!dec_length_and_bytes(r, ARG(void *, c), len, len ? *len : 0, write));
         c += 2;
         break;
       }
       case CRATON_ARG_OUT_FIXED: {
         CK_ULONG capacity = ARG(CK_ULONG, c + 1);
         CK_ULONG written = capacity;
-        FAIL_IF(!dec_length_and_bytes(r, ARG(void *, c), &written, capacity));
+        FAIL_IF(!dec_length_and_bytes(r, ARG(void *, c), &written, capacity, write));
         c += 2;
         break;
       }
@@ -479,19 +498,19 @@ static int dec_args(craton_reader *r, const craton_function_desc *fn, void **arg
         FAIL_IF(r->failed || action > 1);
         if (action) {
           FAIL_IF(!ARG(CK_ULONG *, c));
-          *ARG(CK_ULONG *, c) = (CK_ULONG)v;
+          if (write) *ARG(CK_ULONG *, c) = (CK_ULONG)v;
         }
         c += 1;
         break;
       }
       case CRATON_ARG_OUT_ULONGS: {
         CK_ULONG *count = ARG(CK_ULONG *, c + 1);
-        FAIL_IF(!dec_ulongs(r, ARG(CK_ULONG *, c), count, count ? *count : 0));
+        FAIL_IF(!dec_ulongs(r, ARG(CK_ULONG *, c), count, count ? *count : 0, write));
         c += 2;
         break;
       }
       case CRATON_ARG_OUT_HANDLE_ARRAY:
-        FAIL_IF(!dec_ulongs(r, ARG(CK_ULONG *, c), ARG(CK_ULONG *, c + 2), ARG(CK_ULONG, c + 1)));
+        FAIL_IF(!dec_ulongs(r, ARG(CK_ULONG *, c), ARG(CK_ULONG *, c + 2), ARG(CK_ULONG, c + 1), write));
         c += 3;
         break;
       case CRATON_ARG_GET_TEMPLATE: {
@@ -499,7 +518,7 @@ static int dec_args(craton_reader *r, const craton_function_desc *fn, void **arg
         FAIL_IF(r->failed || action > 1);
         if (action) {
           FAIL_IF(!ARG(CK_ATTRIBUTE *, c));
-          FAIL_IF(!dec_get_template(r, ARG(CK_ATTRIBUTE *, c), ARG(CK_ULONG, c + 1), 0));
+          FAIL_IF(!dec_get_template(r, ARG(CK_ATTRIBUTE *, c), ARG(CK_ULONG, c + 1), 0, write));
         }
         c += 2;
         break;
@@ -507,16 +526,16 @@ static int dec_args(craton_reader *r, const craton_function_desc *fn, void **arg
       case CRATON_ARG_MECHANISM: {
         CK_MECHANISM *m = ARG(CK_MECHANISM *, c);
         int id = m ? struct_for(craton_param_mechanisms, craton_param_mechanism_count, m->mechanism) : -1;
-        FAIL_IF(!dec_writebacks(r, id, m ? m->pParameter : NULL, m ? m->ulParameterLen : 0));
+        FAIL_IF(!dec_writebacks(r, id, m ? m->pParameter : NULL, m ? m->ulParameterLen : 0, write));
         c += 1;
         break;
       }
       case CRATON_ARG_MSG_PARAM:
-        FAIL_IF(!dec_writebacks(r, message_struct(fn, argv, arg), ARG(void *, c), ARG(CK_ULONG, c + 1)));
+        FAIL_IF(!dec_writebacks(r, message_struct(fn, argv, arg), ARG(void *, c), ARG(CK_ULONG, c + 1), write));
         c += 2;
         break;
       case CRATON_ARG_OUT_STRUCT:
-        FAIL_IF(!dec_out_struct(r, arg->aux, ARG(uint8_t *, c)));
+        FAIL_IF(!dec_out_struct(r, arg->aux, ARG(uint8_t *, c), write));
         c += 1;
         break;
       default: return 0;
@@ -532,9 +551,13 @@ CK_RV craton_decode_reply(const uint8_t *frame, size_t len, const craton_functio
   if (h.kind != CRATON_FRAME_REPLY || h.request_id != request_id || h.function_id != fn->id ||
       h.payload_len != len - CRATON_WIRE_HEADER_SIZE)
     return CRATON_RV_DEVICE_ERROR;
+  for (int write = 0; write <= 1; write++) {
+    craton_reader r;
+    craton_reader_init(&r, frame + CRATON_WIRE_HEADER_SIZE, h.payload_len);
+    (void)craton_rd_u64(&r);
+    if (r.failed || !dec_args(&r, fn, argv, write) || r.left != 0) return CRATON_RV_DEVICE_ERROR;
+  }
   craton_reader r;
   craton_reader_init(&r, frame + CRATON_WIRE_HEADER_SIZE, h.payload_len);
-  CK_RV rv = (CK_RV)craton_rd_u64(&r);
-  if (r.failed || !dec_args(&r, fn, argv) || r.left != 0) return CRATON_RV_DEVICE_ERROR;
-  return rv;
+  return (CK_RV)craton_rd_u64(&r);
 }
