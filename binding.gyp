@@ -35,6 +35,8 @@
         'native/crypto/random.c',
         'native/crypto/kdf.c',
         'native/crypto/aead.c',
+        'native/crypto/symmetric.c',
+        'native/crypto/asymmetric.c',
       ],
       # node-gyp puts <node_root_dir>/include/node first on the include path;
       # that directory also carries node's bundled OpenSSL headers, which

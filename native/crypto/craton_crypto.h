@@ -7,6 +7,8 @@
  *   random.c  RAND_bytes
  *   kdf.c     PBKDF2-HMAC-SHA256 on the libuv thread pool
  *   aead.c    AES-256-GCM seal/open and HKDF-SHA256 (encryption at rest)
+ *   symmetric.c  ciphers, MACs and KDFs for the mechanisms
+ *   asymmetric.c key pairs (EVP_PKEY handles), signatures, RSA encryption, ECDH
  *   util.c    argument checking, errors (with the OpenSSL error queue), wiping
  *
  * C11, Node-API only (no node-addon-api, no V8/node internals) so that one
@@ -97,5 +99,7 @@ bool craton_register_digest(napi_env env, napi_value exports);
 bool craton_register_random(napi_env env, napi_value exports);
 bool craton_register_kdf(napi_env env, napi_value exports);
 bool craton_register_aead(napi_env env, napi_value exports);
+bool craton_register_symmetric(napi_env env, napi_value exports);
+bool craton_register_asymmetric(napi_env env, napi_value exports);
 
 #endif /* CRATON_CRYPTO_H */

@@ -201,7 +201,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       !craton_register_digest(env, exports) ||
       !craton_register_random(env, exports) ||
       !craton_register_kdf(env, exports) ||
-      !craton_register_aead(env, exports)) {
+      !craton_register_aead(env, exports) ||
+      !craton_register_symmetric(env, exports) ||
+      !craton_register_asymmetric(env, exports)) {
     craton_throw(env, CRATON_E_LIBRARY, "craton_crypto: registration failed");
     return NULL;
   }

@@ -6,6 +6,9 @@
  * Nothing outside src/backends/ should load a native addon directly.
  */
 
+import type { AsymmetricCrypto } from './asymmetric';
+import type { SymmetricCrypto } from './symmetric';
+
 export type DigestAlgorithm =
   | 'sha1'
   | 'sha224'
@@ -56,7 +59,7 @@ export interface DigestContext {
   dispose(): void;
 }
 
-export interface CryptoBackend {
+export interface CryptoBackend extends SymmetricCrypto, AsymmetricCrypto {
   /** 'openssl' | 'awslc' | 'cng' */
   readonly name: string;
   /** What the bound library says about itself at run time. */

@@ -15,6 +15,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { asymmetricOps, type AsymmetricAddon } from './libcrypto-asymmetric';
+import { symmetricOps, type SymmetricAddon } from './libcrypto-symmetric';
 
 import {
   BackendError,
@@ -55,7 +57,7 @@ export interface NativeLibraryInfo {
 }
 
 /** The raw addon surface (see native/crypto/*.c). */
-export interface NativeAddon {
+export interface NativeAddon extends SymmetricAddon, AsymmetricAddon {
   libraryInfo(): NativeLibraryInfo;
   digestNew(alg: string): NativeHandle;
   digestUpdate(h: NativeHandle, data: Uint8Array): void;
@@ -181,6 +183,8 @@ export function loadLibcryptoBackend(addonPath?: string): LibcryptoBackend {
   const library = Object.freeze({ name: details.name, version: details.version });
 
   return Object.freeze({
+    ...symmetricOps(addon),
+    ...asymmetricOps(addon),
     name,
     library,
     addonPath: file,
