@@ -15,12 +15,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { call, toBackendError } from './native-errors';
 import { asymmetricOps, type AsymmetricAddon } from './libcrypto-asymmetric';
 import { symmetricOps, type SymmetricAddon } from './libcrypto-symmetric';
 
 import {
   BackendError,
-  isBackendErrorCode,
   type CryptoBackend,
   type DigestAlgorithm,
   type DigestContext,
@@ -83,26 +83,6 @@ export interface LibcryptoBackend extends CryptoBackend {
   readonly addonPath: string;
   /** Full run-time description of the bound libcrypto. */
   readonly details: NativeLibraryInfo;
-}
-
-/** Turn whatever the addon threw into a BackendError. */
-export function toBackendError(err: unknown): BackendError {
-  if (err instanceof BackendError) return err;
-  if (err instanceof Error) {
-    const code = (err as Error & { code?: unknown }).code;
-    return new BackendError(isBackendErrorCode(code) ? code : 'LIBRARY', err.message, {
-      cause: err,
-    });
-  }
-  return new BackendError('LIBRARY', String(err));
-}
-
-function call<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw toBackendError(err);
-  }
 }
 
 function asAddonFile(p: string, fileName: string): string {
