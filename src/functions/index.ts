@@ -2,13 +2,17 @@
 import { Dispatcher } from '../dispatch/dispatcher';
 import { CratonModule } from '../module/module';
 import { digestFunctions } from './digest';
+import { encryptionFunctions } from './encryption';
 import { generalFunctions } from './general';
+import { keyManagementFunctions } from './key-management';
 import { objectFunctions } from './object-management';
 import { randomFunctions } from './random';
 import { sessionFunctions } from './session-management';
+import { signingFunctions } from './signing';
 
 export function createDispatcher(module = new CratonModule()): Dispatcher {
   const d = new Dispatcher();
-  for (const group of [generalFunctions, sessionFunctions, objectFunctions, digestFunctions, randomFunctions]) d.register(group(module));
+  const groups = [generalFunctions, sessionFunctions, objectFunctions, digestFunctions, encryptionFunctions, signingFunctions, keyManagementFunctions, randomFunctions];
+  for (const group of groups) d.register(group(module));
   return d;
 }

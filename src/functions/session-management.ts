@@ -155,4 +155,8 @@ export function sessionFunctions(module: CratonModule): Record<string, Handler> 
 const OPERATION_FLAGS: Record<OperationKind, number> = {
   find: CKF_MECH.CKF_FIND_OBJECTS,
   digest: CKF_MECH.CKF_DIGEST,
+  encrypt: CKF_MECH.CKF_ENCRYPT,
+  decrypt: CKF_MECH.CKF_DECRYPT,
+  sign: CKF_MECH.CKF_SIGN,
+  verify: CKF_MECH.CKF_VERIFY,
 };

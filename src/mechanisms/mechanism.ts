@@ -1,5 +1,20 @@
 /** What each mechanism family file declares about its mechanisms. */
 import type { DigestAlgorithm } from '../backends/backend';
+import type { CipherSpec, MacSpec } from '../backends/symmetric';
+import type { WireParam } from '../wire/codec';
+
+/** A MAC as a mechanism uses it: the backend MAC and how many bytes of it to keep. */
+export interface MacUse {
+  readonly spec: MacSpec;
+  readonly length: number;
+}
+
+/** Secret-key generation (C_GenerateKey): which key type it makes and how long its value is. */
+export interface SecretKeyGeneration {
+  readonly keyType: number;
+  /** The value length in bytes from the template's CKA_VALUE_LEN; throws the spec's CK_RV when unusable. */
+  valueLength(valueLen: number | undefined): number;
+}
 
 export interface MechanismSpec {
   readonly type: number;
@@ -10,8 +25,16 @@ export interface MechanismSpec {
   readonly flags: number;
   /** Whether the mechanism is FIPS-approved for the operations it offers. */
   readonly fipsApproved: boolean;
+  /** The key types this mechanism works with (operations other than generation). */
+  readonly keyTypes?: readonly number[];
   /** For digest mechanisms: the backend algorithm. */
   readonly digest?: DigestAlgorithm;
+  /** For secret-key generation mechanisms. */
+  readonly generateKey?: SecretKeyGeneration;
+  /** For ciphers: the backend cipher for this key and mechanism parameter (throws CKR_MECHANISM_PARAM_INVALID). */
+  cipher?(key: Uint8Array, param: WireParam): CipherSpec;
+  /** For MACs: the backend MAC for this key and parameter. */
+  mac?(key: Uint8Array, param: WireParam): MacUse;
 }
 
 export interface MechanismFamily {

@@ -1,10 +1,12 @@
 /** The mechanism registry, built from the family files in this folder. */
 import { CKR } from '../generated/constants';
 import { CkError } from '../ck-error';
+import { aesFamily } from './aes';
 import { digestFamily } from './digest';
+import { hmacFamily } from './hmac';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 
-const FAMILIES: readonly MechanismFamily[] = [digestFamily];
+const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily];
 
 export class MechanismRegistry {
   private readonly byType = new Map<number, MechanismSpec>();

@@ -3,7 +3,7 @@
  * the template checks of PKCS#11 3.0 section 4.1 and the per-attribute
  * outcomes of C_GetAttributeValue (section 5.7).
  */
-import { CKA, CKR } from '../generated/constants';
+import { CKA, CKO, CKR } from '../generated/constants';
 import { CkError } from '../ck-error';
 import type { CallerAbi } from '../dispatch/caller-abi';
 import { ValueKind, type GetSlot, type SlotReply } from '../wire/codec';
@@ -53,6 +53,9 @@ export function buildObject(template: AttributeMap, assigned: AttributeMap, acto
     if (rule.required && requireAll) throw new CkError(CKR.CKR_TEMPLATE_INCOMPLETE, `attribute 0x${type.toString(16)} missing`);
     if (rule.default !== undefined) obj.set(type, rule.default);
   }
+  // CKA_VALUE_LEN of a secret key is derived from its value, never given (section 4.10).
+  const value = obj.get(CKA.CKA_VALUE);
+  if (obj.get(CKA.CKA_CLASS) === CKO.CKO_SECRET_KEY && value instanceof Uint8Array) obj.set(CKA.CKA_VALUE_LEN, value.length);
   if (obj.has(CKA.CKA_SENSITIVE)) {
     // Key-history attributes start from the key's own flags (section 4.9).
     if (!assigned.has(CKA.CKA_ALWAYS_SENSITIVE)) obj.set(CKA.CKA_ALWAYS_SENSITIVE, false);

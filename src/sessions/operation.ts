@@ -7,4 +7,4 @@ export interface Operation {
 }
 
 /** The kinds of operation a session can have active at once. */
-export type OperationKind = 'find' | 'digest';
+export type OperationKind = 'find' | 'digest' | 'encrypt' | 'decrypt' | 'sign' | 'verify';

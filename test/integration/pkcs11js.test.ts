@@ -5,6 +5,7 @@
 import { createHash, getHashes } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MechanismRegistry } from '../../src/mechanisms/registry';
 import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
@@ -204,13 +205,16 @@ describe('pkcs11js (in-process, process transport)', () => {
       expect(token.serialNumber).toHaveLength(16);
     });
 
-    it('lists exactly the digest mechanisms, each with CKF_DIGEST', () => {
+    it('lists exactly the registry mechanisms, each with its declared sizes and flags', () => {
+      const registry = new MechanismRegistry();
       const mechs = mod.C_GetMechanismList(slot);
-      expect([...mechs].sort((a, b) => a - b)).toEqual(DIGESTS.map(([, m]) => m).sort((a, b) => a - b));
+      expect([...mechs].sort((a, b) => a - b)).toEqual(registry.types());
       for (const m of mechs) {
-        expect(mod.C_GetMechanismInfo(slot, m).flags & CKF_DIGEST).toBe(CKF_DIGEST);
+        const want = registry.get(m);
+        expect(mod.C_GetMechanismInfo(slot, m)).toEqual({ minKeySize: want.minKeySize, maxKeySize: want.maxKeySize, flags: want.flags });
       }
-      expect(ckrOf(() => mod.C_GetMechanismInfo(slot, pkcs11js.CKM_AES_GCM))).toBe(CKR_MECHANISM_INVALID);
+      for (const [, m] of DIGESTS) expect(mod.C_GetMechanismInfo(slot, m).flags & CKF_DIGEST).toBe(CKF_DIGEST);
+      expect(ckrOf(() => mod.C_GetMechanismInfo(slot, pkcs11js.CKM_RSA_PKCS_OAEP))).toBe(CKR_MECHANISM_INVALID);
     });
 
     it('C_Finalize then C_Initialize again in the same process; state persists, old handles die', () => {

@@ -1,0 +1,98 @@
+/**
+ * AES (PKCS#11 3.0 section 6.7-6.8 and 6.11-6.13): key generation, ECB, CBC,
+ * CBC_PAD, CTR, GCM, CCM and CMAC.
+ */
+import { CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
+import { CkError, require } from '../ck-error';
+import type { CipherSpec } from '../backends/symmetric';
+import type { MechanismFamily, MechanismSpec } from './mechanism';
+import { bytesField, noParam, rawParam, structParam, ulongField } from './params';
+
+const AES = [CKK.CKK_AES];
+const CIPHER_FLAGS = CKF_MECH.CKF_ENCRYPT | CKF_MECH.CKF_DECRYPT;
+const sizes = { minKeySize: 16, maxKeySize: 32 };
+
+function cipher(type: number, build: (key: Uint8Array, param: Parameters<NonNullable<MechanismSpec['cipher']>>[1]) => CipherSpec): MechanismSpec {
+  return { type, ...sizes, flags: CIPHER_FLAGS, fipsApproved: true, keyTypes: AES, cipher: build };
+}
+
+/** GCM and CCM tag lengths are given in bits (GCM) or bytes (CCM); both allow 4 to 16 bytes. */
+function tagBytes(bits: number): number {
+  require(bits % 8 === 0 && bits >= 32 && bits <= 128, CKR.CKR_MECHANISM_PARAM_INVALID, 'tag length must be 32 to 128 bits');
+  return bits / 8;
+}
+
+export const aesFamily: MechanismFamily = {
+  name: 'aes',
+  mechanisms: [
+    {
+      type: CKM.CKM_AES_KEY_GEN,
+      ...sizes,
+      flags: CKF_MECH.CKF_GENERATE,
+      fipsApproved: true,
+      generateKey: {
+        keyType: CKK.CKK_AES,
+        valueLength(valueLen) {
+          if (valueLen === undefined) throw new CkError(CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_VALUE_LEN is required');
+          require([16, 24, 32].includes(valueLen), CKR.CKR_KEY_SIZE_RANGE, 'AES keys are 16, 24 or 32 bytes');
+          return valueLen;
+        },
+      },
+    },
+    cipher(CKM.CKM_AES_ECB, (key, param) => {
+      noParam(param);
+      return { algorithm: 'aes', mode: 'ecb', key };
+    }),
+    cipher(CKM.CKM_AES_CBC, (key, param) => ({ algorithm: 'aes', mode: 'cbc', key, iv: rawParam(param, [16]) })),
+    cipher(CKM.CKM_AES_CBC_PAD, (key, param) => ({ algorithm: 'aes', mode: 'cbc-pad', key, iv: rawParam(param, [16]) })),
+    cipher(CKM.CKM_AES_CTR, (key, param) => {
+      const f = structParam(param, 'CK_AES_CTR_PARAMS');
+      const counterBits = ulongField(f, 'ulCounterBits');
+      require(counterBits >= 1 && counterBits <= 128, CKR.CKR_MECHANISM_PARAM_INVALID, 'ulCounterBits must be 1 to 128');
+      return { algorithm: 'aes', mode: 'ctr', key, iv: bytesField(f, 'cb'), counterBits };
+    }),
+    cipher(CKM.CKM_AES_GCM, (key, param) => {
+      const f = structParam(param, 'CK_GCM_PARAMS');
+      const iv = bytesField(f, 'pIv');
+      require(iv.length >= 1 && iv.length <= 128, CKR.CKR_MECHANISM_PARAM_INVALID, 'the IV must be 1 to 128 bytes');
+      return { algorithm: 'aes', mode: 'gcm', key, iv, aad: bytesField(f, 'pAAD'), tagLength: tagBytes(ulongField(f, 'ulTagBits')) };
+    }),
+    cipher(CKM.CKM_AES_CCM, (key, param) => {
+      const f = structParam(param, 'CK_CCM_PARAMS');
+      const nonce = bytesField(f, 'pNonce');
+      require(nonce.length >= 7 && nonce.length <= 13, CKR.CKR_MECHANISM_PARAM_INVALID, 'the nonce must be 7 to 13 bytes');
+      return {
+        algorithm: 'aes',
+        mode: 'ccm',
+        key,
+        nonce,
+        aad: bytesField(f, 'pAAD'),
+        tagLength: tagBytes(ulongField(f, 'ulMACLen') * 8),
+        dataLength: ulongField(f, 'ulDataLen'),
+      };
+    }),
+    {
+      type: CKM.CKM_AES_CMAC,
+      ...sizes,
+      flags: CKF_MECH.CKF_SIGN | CKF_MECH.CKF_VERIFY,
+      fipsApproved: true,
+      keyTypes: AES,
+      mac(key, param) {
+        noParam(param);
+        return { spec: { algorithm: 'cmac', key }, length: 16 };
+      },
+    },
+    {
+      type: CKM.CKM_AES_CMAC_GENERAL,
+      ...sizes,
+      flags: CKF_MECH.CKF_SIGN | CKF_MECH.CKF_VERIFY,
+      fipsApproved: true,
+      keyTypes: AES,
+      mac(key, param) {
+        const length = ulongField(structParam(param, 'CK_MAC_GENERAL_PARAMS'), 'ulLength');
+        require(length >= 1 && length <= 16, CKR.CKR_MECHANISM_PARAM_INVALID, 'CMAC length must be 1 to 16 bytes');
+        return { spec: { algorithm: 'cmac', key }, length };
+      },
+    },
+  ],
+};
