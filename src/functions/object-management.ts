@@ -92,7 +92,7 @@ export function objectFunctions(module: CratonModule): Record<string, Handler> {
       const object = hsm.objects.get(session, call.ulong('hObject'));
       const changes = templateFromWire(call.template('pTemplate').attributes);
       checkAccess(session, object.attributes);
-      hsm.objects.replace(session, object, modifyObject(object.attributes, changes, actor(session), false));
+      hsm.objects.update(session, object, (current) => modifyObject(current, changes, actor(session), false));
     },
 
     C_FindObjectsInit(call) {

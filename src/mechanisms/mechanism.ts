@@ -1,6 +1,8 @@
 /** What each mechanism family file declares about its mechanisms. */
+import type { KeyPairParams, SignatureParams } from '../backends/asymmetric';
 import type { DigestAlgorithm } from '../backends/backend';
 import type { CipherSpec, MacSpec } from '../backends/symmetric';
+import type { AttributeMap } from '../objects/attribute-value';
 import type { WireParam } from '../wire/codec';
 
 /** A MAC as a mechanism uses it: the backend MAC and how many bytes of it to keep. */
@@ -14,6 +16,23 @@ export interface SecretKeyGeneration {
   readonly keyType: number;
   /** The value length in bytes from the template's CKA_VALUE_LEN; throws the spec's CK_RV when unusable. */
   valueLength(valueLen: number | undefined): number;
+}
+
+/**
+ * A signature scheme as a mechanism uses it. With `digest`, the mechanism
+ * hashes the data itself (multi-part input is hashed as it arrives) and
+ * `params` then sign the finished hash; without it the data is signed as given.
+ */
+export interface SignatureUse {
+  readonly params: SignatureParams;
+  readonly digest?: DigestAlgorithm;
+}
+
+/** Key-pair generation (C_GenerateKeyPair): the key type it makes and the backend parameters from the templates. */
+export interface KeyPairGeneration {
+  readonly keyType: number;
+  /** Attributes of the public template that describe the key (CKA_MODULUS_BITS...), consumed here. */
+  params(publicTemplate: AttributeMap): KeyPairParams;
 }
 
 export interface MechanismSpec {
@@ -35,6 +54,10 @@ export interface MechanismSpec {
   cipher?(key: Uint8Array, param: WireParam): CipherSpec;
   /** For MACs: the backend MAC for this key and parameter. */
   mac?(key: Uint8Array, param: WireParam): MacUse;
+  /** For public-key signatures: the scheme for this parameter (throws CKR_MECHANISM_PARAM_INVALID). */
+  signature?(param: WireParam): SignatureUse;
+  /** For key-pair generation mechanisms. */
+  readonly generateKeyPair?: KeyPairGeneration;
 }
 
 export interface MechanismFamily {

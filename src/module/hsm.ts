@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { CryptoBackend } from '../backends/backend';
 import type { CratonConfig } from '../config/config';
 import { MechanismRegistry } from '../mechanisms/registry';
+import { KeyHandleCache } from '../objects/asymmetric-keys';
 import { ObjectTable } from '../objects/object-table';
 import { SessionTable } from '../sessions/session-table';
 import { SlotTable } from '../slots/slot-table';
@@ -14,11 +15,14 @@ export class Hsm {
   readonly sessions = new SessionTable();
   readonly objects = new ObjectTable();
   readonly mechanisms = new MechanismRegistry();
+  /** Native handles of the key objects in use, imported once. */
+  readonly keys: KeyHandleCache;
 
   constructor(
     readonly config: CratonConfig,
     readonly backend: CryptoBackend,
   ) {
+    this.keys = new KeyHandleCache(backend);
     const tokens: Token[] = [];
     for (let slotId = 0; slotId < config.slots.count; slotId++) {
       // The serial is stable for a given store path and slot, so it survives C_InitToken.
@@ -30,6 +34,7 @@ export class Hsm {
 
   close(): void {
     this.sessions.closeAll();
+    this.keys.clear();
     for (const t of this.slots.all()) t.close();
   }
 }

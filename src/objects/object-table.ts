@@ -74,7 +74,7 @@ export class ObjectTable {
     attributes.set(CKA.CKA_UNIQUE_ID, new TextEncoder().encode(id));
     const handle = this.handleFor(session.slotId, id);
     if (attributes.get(CKA.CKA_TOKEN) === true) {
-      session.token.store.putObject(id, attributes);
+      session.token.store.addObject(id, attributes);
       return { handle, id, slotId: session.slotId, attributes, ownerSession: null };
     }
     const o: P11Object = { handle, id, slotId: session.slotId, attributes, ownerSession: session.handle };
@@ -82,9 +82,10 @@ export class ObjectTable {
     return o;
   }
 
-  replace(session: Session, object: P11Object, attributes: AttributeMap): void {
-    if (object.ownerSession === null) session.token.store.putObject(object.id, attributes);
-    else this.sessionObjects.set(object.handle, { ...object, attributes });
+  /** Changes an object; a token object is changed as it is now in the store, not as this process last saw it. */
+  update(session: Session, object: P11Object, change: (current: AttributeMap) => AttributeMap): void {
+    if (object.ownerSession === null) session.token.store.updateObject(object.id, change);
+    else this.sessionObjects.set(object.handle, { ...object, attributes: change(object.attributes) });
   }
 
   remove(session: Session, object: P11Object): void {

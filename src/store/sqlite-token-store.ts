@@ -58,7 +58,8 @@ const STATEMENTS = {
   setToken: 'UPDATE token SET record = ?, change_seq = ? WHERE id = 1',
   versions: 'SELECT id, seq FROM objects',
   object: 'SELECT body FROM objects WHERE id = ?',
-  putObject: 'INSERT INTO objects (id, seq, private, body) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, private = excluded.private, body = excluded.body',
+  insertObject: 'INSERT INTO objects (id, seq, private, body) VALUES (?, ?, ?, ?)',
+  updateObject: 'UPDATE objects SET seq = ?, private = ?, body = ? WHERE id = ?',
   deleteObject: 'DELETE FROM objects WHERE id = ?',
   deleteAll: 'DELETE FROM objects',
   begin: 'BEGIN IMMEDIATE',
@@ -94,7 +95,7 @@ export class SqliteTokenStore implements TokenStore {
     closeSync(openSync(this.location, 'a', 0o600));
     this.db = this.guard(() => sqlite().open(this.location, false));
     try {
-      this.guard(() => this.prepareSchema(serial));
+      this.guard(() => this.retryWhileBusy(() => this.prepareSchema(serial)));
       this.stmt = this.guard(() => Object.fromEntries(Object.entries(STATEMENTS).map(([k, sql]) => [k, sqlite().prepare(this.db, sql)]))) as Record<
         keyof typeof STATEMENTS,
         unknown
@@ -104,6 +105,24 @@ export class SqliteTokenStore implements TokenStore {
     } catch (e) {
       sqlite().close(this.db);
       throw e;
+    }
+  }
+
+  /**
+   * Creating the schema and switching a new file to WAL can meet SQLITE_BUSY
+   * without SQLite's busy handler running (several processes opening a new
+   * token at once): retry for a while.
+   */
+  private retryWhileBusy<T>(work: () => T): T {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        return work();
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') || Date.now() > deadline) throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      }
     }
   }
 
@@ -136,7 +155,11 @@ export class SqliteTokenStore implements TokenStore {
       s.exec(this.db, `PRAGMA user_version = ${SCHEMA_VERSION}`);
       s.exec(this.db, 'COMMIT');
     } catch (e) {
-      s.exec(this.db, 'ROLLBACK');
+      try {
+        s.exec(this.db, 'ROLLBACK');
+      } catch {
+        // BEGIN itself failed: there is nothing to roll back.
+      }
       throw e;
     }
   }
@@ -244,20 +267,43 @@ export class SqliteTokenStore implements TokenStore {
     return this.index;
   }
 
-  putObject(id: string, attributes: AttributeMap): void {
+  private seal(id: string, attributes: AttributeMap): { sealed: SealedObject; isPrivate: boolean } {
     const isPrivate = attributes.get(CKA.CKA_PRIVATE) === true;
-    const sealed = sealObject(this.backend, this.key, id, attributes, (type) => isPrivate || isSecretAttribute(attributes, type));
+    return { sealed: sealObject(this.backend, this.key, id, attributes, (type) => isPrivate || isSecretAttribute(attributes, type)), isPrivate };
+  }
+
+  addObject(id: string, attributes: AttributeMap): void {
+    const { sealed, isPrivate } = this.seal(id, attributes);
     this.write((seq, current) => {
-      sqlite().run(this.stmt.putObject, [id, seq, isPrivate ? 1 : 0, JSON.stringify(sealed)]);
+      sqlite().run(this.stmt.insertObject, [id, seq, isPrivate ? 1 : 0, JSON.stringify(sealed)]);
       this.rows.set(id, { seq, sealed });
       return current;
     });
     this.index.set(id, attributes);
   }
 
+  updateObject(id: string, change: (current: AttributeMap) => AttributeMap): AttributeMap {
+    let next: AttributeMap | null = null;
+    this.write((seq, current) => {
+      // Read the row inside the transaction: the change applies to the object as it is now.
+      const body = sqlite().get(this.stmt.object, [id]);
+      if (!body) throw new CkError(CKR.CKR_OBJECT_HANDLE_INVALID, 'the object was destroyed');
+      const stored = openObject(this.backend, this.key, id, JSON.parse(String(body[0])) as SealedObject);
+      if (!stored) throw new CkError(CKR.CKR_USER_NOT_LOGGED_IN, 'the object is sealed');
+      next = change(stored);
+      const { sealed, isPrivate } = this.seal(id, next);
+      sqlite().run(this.stmt.updateObject, [seq, isPrivate ? 1 : 0, JSON.stringify(sealed), id]);
+      this.rows.set(id, { seq, sealed });
+      return current;
+    });
+    const result = next as unknown as AttributeMap;
+    this.index.set(id, result);
+    return result;
+  }
+
   deleteObject(id: string): void {
     this.write((_seq, current) => {
-      sqlite().run(this.stmt.deleteObject, [id]);
+      if (sqlite().run(this.stmt.deleteObject, [id]) === 0) throw new CkError(CKR.CKR_OBJECT_HANDLE_INVALID, 'the object was destroyed');
       return current;
     });
     this.rows.delete(id);

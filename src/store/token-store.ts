@@ -36,8 +36,15 @@ export interface TokenStore {
   reinitialize(record: TokenRecord): void;
   /** The token objects this process can read now (secret values only while unlocked). */
   objects(): ObjectIndex;
-  /** Stores a new or changed object; durable when this returns. */
-  putObject(id: string, attributes: AttributeMap): void;
+  /** Stores a new object; durable when this returns. */
+  addObject(id: string, attributes: AttributeMap): void;
+  /**
+   * Changes an object inside one transaction, applying `change` to the object
+   * as it is now (another process may just have changed it); an object that is
+   * gone is CKR_OBJECT_HANDLE_INVALID. Returns the stored attributes.
+   */
+  updateObject(id: string, change: (current: AttributeMap) => AttributeMap): AttributeMap;
+  /** Removes an object; one that is already gone is CKR_OBJECT_HANDLE_INVALID. */
   deleteObject(id: string): void;
   /** Gives the store the token master key (after a login), or takes it away. */
   unlock(masterKey: Uint8Array): void;

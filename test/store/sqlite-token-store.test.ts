@@ -37,8 +37,8 @@ describe('SqliteTokenStore', () => {
 
   it('keeps objects across instances and finds them through the indexes', () => {
     const a = open();
-    a.putObject('id-1', dataObject('first'));
-    a.putObject('id-2', dataObject('second'));
+    a.addObject('id-1', dataObject('first'));
+    a.addObject('id-2', dataObject('second'));
     a.close();
     const b = open();
     expect(b.objects().size).toBe(2);
@@ -51,12 +51,16 @@ describe('SqliteTokenStore', () => {
   it('sees what another connection committed, and nothing it rolled back', () => {
     const a = open();
     const b = open();
-    a.putObject('id-1', dataObject('shared'));
+    a.addObject('id-1', dataObject('shared'));
     expect(b.objects().get('id-1')?.get(CKA.CKA_LABEL)).toEqual(text('shared'));
-    b.putObject('id-1', dataObject('renamed'));
+    b.updateObject('id-1', () => dataObject('renamed'));
     expect(a.objects().get('id-1')?.get(CKA.CKA_LABEL)).toEqual(text('renamed'));
     a.deleteObject('id-1');
     expect(b.objects().get('id-1')).toBeUndefined();
+    // A change to an object another connection destroyed does not bring it back.
+    expect(rvOf(() => b.updateObject('id-1', () => dataObject('zombie')))).toBe(CKR.CKR_OBJECT_HANDLE_INVALID);
+    expect(rvOf(() => b.deleteObject('id-1'))).toBe(CKR.CKR_OBJECT_HANDLE_INVALID);
+    expect(a.objects().get('id-1')).toBeUndefined();
     b.updateToken((r) => ({ ...r, userFailures: r.userFailures + 1 }));
     expect(a.readToken().userFailures).toBe(1);
     a.close();
@@ -66,11 +70,11 @@ describe('SqliteTokenStore', () => {
   it('keeps private objects and secret values sealed until unlocked', () => {
     const master = newMasterKey(backend);
     const a = open();
-    expect(rvOf(() => a.putObject('p-1', dataObject('hidden', true)))).toBe(CKR.CKR_USER_NOT_LOGGED_IN);
+    expect(rvOf(() => a.addObject('p-1', dataObject('hidden', true)))).toBe(CKR.CKR_USER_NOT_LOGGED_IN);
     a.unlock(master);
-    a.putObject('p-1', dataObject('hidden', true));
+    a.addObject('p-1', dataObject('hidden', true));
     const key = new Uint8Array(32).fill(0x5c);
-    a.putObject('k-1', attrs([CKA.CKA_CLASS, CKO.CKO_SECRET_KEY], [CKA.CKA_KEY_TYPE, CKK.CKK_AES], [CKA.CKA_TOKEN, true], [CKA.CKA_PRIVATE, false], [CKA.CKA_VALUE, key]));
+    a.addObject('k-1', attrs([CKA.CKA_CLASS, CKO.CKO_SECRET_KEY], [CKA.CKA_KEY_TYPE, CKK.CKK_AES], [CKA.CKA_TOKEN, true], [CKA.CKA_PRIVATE, false], [CKA.CKA_VALUE, key]));
     const b = open();
     expect(b.objects().get('p-1')).toBeUndefined();
     expect(b.objects().get('k-1')).toBeUndefined();
@@ -104,7 +108,7 @@ describe('SqliteTokenStore', () => {
     ['truncated', (f: string) => writeFileSync(f, readFileSync(f).subarray(0, 1000))],
   ])('gives a clean error for a %s file and leaves it untouched', (_name, damage) => {
     const a = open();
-    a.putObject('id-1', dataObject('x'));
+    a.addObject('id-1', dataObject('x'));
     a.close();
     const file = join(dir, 'token-0.sqlite');
     damage(file);
