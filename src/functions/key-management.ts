@@ -6,6 +6,7 @@ import type { CratonModule } from '../module/module';
 import type { Session } from '../sessions/session';
 import { templateFromWire, type AttributeMap, type AttributeValue } from '../objects/attribute-value';
 import { pairAttributes } from '../objects/asymmetric-keys';
+import { completeSecretKey } from '../objects/check-value';
 import { buildObject } from '../objects/object-rules';
 import { noParam } from '../mechanisms/params';
 
@@ -55,6 +56,7 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
         [CKA.CKA_KEY_GEN_MECHANISM, mechanism.type],
       ]);
       const key = buildObject(template, assigned, { isSecurityOfficer: session.token.loginState === 'so' });
+      completeSecretKey(hsm.backend, key);
       recordKeyHistory(key);
       checkPlacement(session, key, true);
       call.setUlong('phKey', hsm.objects.add(session, key).handle);

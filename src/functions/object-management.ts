@@ -4,6 +4,7 @@ import { CkError, require } from '../ck-error';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
 import { templateFromWire, type AttributeMap } from '../objects/attribute-value';
+import { completeSecretKey } from '../objects/check-value';
 import { buildObject, modifyObject, objectSize, readAttributes, type Actor } from '../objects/object-rules';
 import type { Operation } from '../sessions/operation';
 import type { Session } from '../sessions/session';
@@ -43,6 +44,7 @@ export function objectFunctions(module: CratonModule): Record<string, Handler> {
       const template = templateFromWire(call.template('pTemplate').attributes);
       call.checkOutUlong('phObject');
       const attrs = buildObject(template, new Map(), actor(session));
+      completeSecretKey(hsm.backend, attrs);
       checkAccess(session, attrs);
       call.setUlong('phObject', hsm.objects.add(session, attrs).handle);
     },

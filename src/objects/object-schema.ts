@@ -118,7 +118,7 @@ const secretKey = rules([
   [CKA.CKA_TRUSTED, { default: false, soOnlyTrue: true }],
   [CKA.CKA_WRAP_TEMPLATE, { fixed: true }],
   [CKA.CKA_DERIVE_TEMPLATE, { fixed: true }],
-  [CKA.CKA_CHECK_VALUE, { fixed: true }],
+  [CKA.CKA_CHECK_VALUE, { fixed: true }], // set by completeSecretKey where the key type defines it
   [CKA.CKA_VALUE, { required: true, fixed: true, secret: true }],
   [CKA.CKA_VALUE_LEN, { moduleOnly: true }],
 ]);
