@@ -14,12 +14,12 @@ function checkValueOf(backend: CryptoBackend, keyType: unknown, value: Uint8Arra
   if (keyType === CKK.CKK_AES) {
     const ecb = backend.createCipher({ algorithm: 'aes', mode: 'ecb', key: value }, true);
     try {
-      return Buffer.concat([ecb.update(new Uint8Array(16)), ecb.final()]).subarray(0, 3);
+      return Uint8Array.from(Buffer.concat([ecb.update(new Uint8Array(16)), ecb.final()]).subarray(0, 3));
     } finally {
       ecb.dispose();
     }
   }
-  if (keyType === CKK.CKK_GENERIC_SECRET) return backend.digest('sha1', value).subarray(0, 3);
+  if (keyType === CKK.CKK_GENERIC_SECRET) return backend.digest('sha1', value).slice(0, 3);
   return undefined;
 }
 
