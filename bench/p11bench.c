@@ -12,10 +12,23 @@
  *
  * Operations: getinfo (C_GetInfo), session (C_OpenSession+C_CloseSession),
  * random (C_GenerateRandom, 32 bytes), digest (C_DigestInit+C_Digest, SHA-256
- * of 64 bytes). Threads that need a session open their own beforehand.
+ * of 64 bytes), find1k / find10k (C_FindObjectsInit({CKA_CLASS=CKO_DATA,
+ * CKA_LABEL}) + C_FindObjects + C_FindObjectsFinal on the token labelled
+ * L-1k / L-10k, which must already hold its data objects; every search must
+ * return exactly one object), create (C_CreateObject of a public token data
+ * object with a 64-byte value; what was created is destroyed after the
+ * measurement, untimed). Threads that need a session open their own
+ * beforehand.
  *
- * Exit status: 0 if every operation ran without a PKCS#11 error, 1 otherwise,
- * 2 for a setup failure. */
+ *   p11bench MODULE.so --label L --populate N [--populate-budget S]
+ *
+ * fills the token labelled L with data objects "obj-000000".."obj-<N-1>"
+ * (public, four CKA_APPLICATION values, 16-128 byte values), starting after
+ * the ones already there, stopping early after S seconds if given, and prints
+ * one JSON line with the time taken.
+ *
+ * Exit status: 0 if every operation ran without a PKCS#11 error (and every
+ * find returned exactly one object), 1 otherwise, 2 for a setup failure. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -31,8 +44,14 @@
 
 typedef unsigned char CK_BYTE;
 typedef unsigned long CK_ULONG;
-typedef CK_ULONG CK_RV, CK_FLAGS, CK_SLOT_ID, CK_SESSION_HANDLE;
+typedef CK_ULONG CK_RV, CK_FLAGS, CK_SLOT_ID, CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_TYPE;
 typedef void *CK_VOID_PTR;
+
+typedef struct {
+  CK_ATTRIBUTE_TYPE type;
+  CK_VOID_PTR pValue;
+  CK_ULONG ulValueLen;
+} CK_ATTRIBUTE;
 
 typedef struct { CK_BYTE major, minor; } CK_VERSION;
 
@@ -74,6 +93,15 @@ typedef struct {
 #define CKF_TOKEN_INITIALIZED 0x400UL
 #define CKU_SO 0UL
 #define CKM_SHA256 0x250UL
+#define CKO_DATA 0x0UL
+#define CKA_CLASS 0x0UL
+#define CKA_TOKEN 0x1UL
+#define CKA_PRIVATE 0x2UL
+#define CKA_LABEL 0x3UL
+#define CKA_APPLICATION 0x10UL
+#define CKA_VALUE 0x11UL
+/* Not a PKCS#11 code: a find that did not return exactly one object. */
+#define RV_WRONG_COUNT 0x8b000001UL
 
 /* CK_FUNCTION_LIST: a version, then the 68 v2.40 entry points in this order. */
 enum {
@@ -110,6 +138,11 @@ typedef CK_RV (*Logout_t)(CK_SESSION_HANDLE);
 typedef CK_RV (*DigestInit_t)(CK_SESSION_HANDLE, CK_MECHANISM *);
 typedef CK_RV (*Digest_t)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG *);
 typedef CK_RV (*GenerateRandom_t)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG);
+typedef CK_RV (*CreateObject_t)(CK_SESSION_HANDLE, CK_ATTRIBUTE *, CK_ULONG, CK_OBJECT_HANDLE *);
+typedef CK_RV (*DestroyObject_t)(CK_SESSION_HANDLE, CK_OBJECT_HANDLE);
+typedef CK_RV (*FindObjectsInit_t)(CK_SESSION_HANDLE, CK_ATTRIBUTE *, CK_ULONG);
+typedef CK_RV (*FindObjects_t)(CK_SESSION_HANDLE, CK_OBJECT_HANDLE *, CK_ULONG, CK_ULONG *);
+typedef CK_RV (*FindObjectsFinal_t)(CK_SESSION_HANDLE);
 
 static CK_FUNCTION_LIST *P;
 #define CALL(name, ...) (((name##_t)P->fn[F_##name])(__VA_ARGS__))
@@ -126,6 +159,8 @@ static int opt_threads[8] = {1, 2};
 static int opt_nthreads = 2;
 static const char *opt_ops = "getinfo,session,random,digest";
 static int opt_init;
+static long opt_populate = -1;      /* --populate N: fill the token with N data objects, then exit */
+static double opt_populate_budget; /* --populate-budget S: stop populating after S seconds (0: no limit) */
 static CK_SLOT_ID g_slot;
 
 static double now_s(void) {
@@ -159,11 +194,11 @@ static CK_ULONG slot_list(CK_SLOT_ID *slots, CK_ULONG max) {
   return n;
 }
 
-static int find_token(CK_SLOT_ID *out) {
+static int find_token_labelled(const char *label, CK_SLOT_ID *out) {
   CK_SLOT_ID slots[64];
   CK_ULONG n = slot_list(slots, 64);
   CK_BYTE want[32];
-  pad(want, 32, opt_label);
+  pad(want, 32, label);
   for (CK_ULONG i = 0; i < n; i++) {
     CK_TOKEN_INFO ti;
     if (CALL(GetTokenInfo, slots[i], &ti) != CKR_OK) continue;
@@ -174,6 +209,8 @@ static int find_token(CK_SLOT_ID *out) {
   }
   return 0;
 }
+
+static int find_token(CK_SLOT_ID *out) { return find_token_labelled(opt_label, out); }
 
 static void init_token(void) {
   CK_SLOT_ID slots[64], slot = 0;
@@ -208,6 +245,95 @@ static void init_token(void) {
   fprintf(stderr, "p11bench: initialised token \"%s\" in slot %lu\n", opt_label, slot);
 }
 
+/* ------------------------------------------------------- object population */
+
+/* The population of a find token: data objects "obj-000000", "obj-000001", ...
+ * (distinct labels), public token objects, spread over four CKA_APPLICATION
+ * values, with CKA_VALUE of 16 to 128 bytes. Every one has CKA_CLASS=CKO_DATA,
+ * so a search by class alone matches all of them; the label is what selects. */
+static const CK_ULONG k_class_data = CKO_DATA;
+static CK_BYTE k_true = 1, k_false = 0;
+
+static void object_label(char *buf, size_t n, unsigned long i) { snprintf(buf, n, "obj-%06lu", i); }
+
+static CK_RV create_population_object(CK_SESSION_HANDLE s, unsigned long i) {
+  char label[32], app[8];
+  CK_BYTE value[128];
+  object_label(label, sizeof label, i);
+  snprintf(app, sizeof app, "app-%c", 'a' + (int)(i % 4));
+  CK_ULONG value_len = 16 + (i * 37) % 113;
+  for (CK_ULONG k = 0; k < value_len; k++) value[k] = (CK_BYTE)(i * 131 + k);
+  CK_ATTRIBUTE t[] = {
+      {CKA_CLASS, (void *)&k_class_data, sizeof k_class_data},
+      {CKA_TOKEN, &k_true, 1},
+      {CKA_PRIVATE, &k_false, 1},
+      {CKA_LABEL, label, strlen(label)},
+      {CKA_APPLICATION, app, strlen(app)},
+      {CKA_VALUE, value, value_len},
+  };
+  CK_OBJECT_HANDLE h;
+  return CALL(CreateObject, s, t, sizeof t / sizeof t[0], &h);
+}
+
+/* Number of data objects on the token of this session (one full search). */
+static unsigned long count_data_objects(CK_SESSION_HANDLE s) {
+  CK_ATTRIBUTE t[] = {{CKA_CLASS, (void *)&k_class_data, sizeof k_class_data}};
+  CK_RV rv = CALL(FindObjectsInit, s, t, 1);
+  if (rv != CKR_OK) die("C_FindObjectsInit (counting)", rv);
+  unsigned long total = 0;
+  for (;;) {
+    CK_OBJECT_HANDLE hs[1024];
+    CK_ULONG n = 0;
+    if ((rv = CALL(FindObjects, s, hs, 1024, &n)) != CKR_OK) die("C_FindObjects (counting)", rv);
+    if (n == 0) break;
+    total += n;
+  }
+  if ((rv = CALL(FindObjectsFinal, s)) != CKR_OK) die("C_FindObjectsFinal (counting)", rv);
+  return total;
+}
+
+/* --populate N: adds objects until the token holds N (or the budget is spent),
+ * printing one JSON line; assumes objects 0..count-1 are already there. */
+static int populate(void) {
+  CK_SESSION_HANDLE s;
+  CK_RV rv = CALL(OpenSession, g_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+  if (rv != CKR_OK) die("C_OpenSession", rv);
+  unsigned long have = count_data_objects(s), start = have;
+  double t0 = now_s(), t1 = t0;
+  int capped = 0;
+  while (have < (unsigned long)opt_populate) {
+    if ((rv = create_population_object(s, have)) != CKR_OK) {
+      fprintf(stderr, "p11bench: C_CreateObject of object %lu failed: rv=0x%lx\n", have, rv);
+      return 1;
+    }
+    have++;
+    if ((have & 63) == 0) {
+      t1 = now_s();
+      if (opt_populate_budget > 0 && t1 - t0 > opt_populate_budget && have < (unsigned long)opt_populate) {
+        capped = 1;
+        break;
+      }
+    }
+  }
+  t1 = now_s();
+  /* Check that the token really holds what we think (and time one full scan). */
+  double c0 = now_s();
+  unsigned long counted = count_data_objects(s);
+  double c1 = now_s();
+  CALL(CloseSession, s);
+  double secs = t1 - t0;
+  printf("{\"tag\":\"%s\",\"op\":\"populate\",\"token\":\"%s\",\"objects\":%lu,\"created\":%lu,\"seconds\":%.4f,"
+         "\"ops_per_s\":%.1f,\"capped\":%s,\"count_seconds\":%.4f}\n",
+         opt_tag, opt_label, counted, have - start, secs, secs > 0 ? (double)(have - start) / secs : 0.0,
+         capped ? "true" : "false", c1 - c0);
+  fflush(stdout);
+  if (counted != have) {
+    fprintf(stderr, "p11bench: token \"%s\" holds %lu data objects, expected %lu\n", opt_label, counted, have);
+    return 1;
+  }
+  return 0;
+}
+
 /* -------------------------------------------------------------- operations */
 
 typedef struct worker {
@@ -216,14 +342,29 @@ typedef struct worker {
   _Atomic CK_RV first_error;
   int index;
   int op;
+  CK_SLOT_ID slot;
   CK_SESSION_HANDLE session;
+  unsigned long objects; /* find: the population size of the token */
+  unsigned long iter;
+  CK_OBJECT_HANDLE *created; /* create: handles to destroy afterwards */
+  size_t ncreated, capcreated;
   char pad[64];
 } worker;
 
-enum { OP_GETINFO, OP_SESSION, OP_RANDOM, OP_DIGEST, OP_COUNT };
-static const char *const op_names[OP_COUNT] = {"getinfo", "session", "random", "digest"};
+enum { OP_GETINFO, OP_SESSION, OP_RANDOM, OP_DIGEST, OP_FIND1K, OP_FIND10K, OP_CREATE, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {"getinfo", "session", "random", "digest", "find1k", "find10k", "create"};
 static const char *const op_calls[OP_COUNT] = {"C_GetInfo", "C_OpenSession+C_CloseSession",
-                                              "C_GenerateRandom(32)", "C_DigestInit+C_Digest(SHA-256, 64 B)"};
+                                              "C_GenerateRandom(32)", "C_DigestInit+C_Digest(SHA-256, 64 B)",
+                                              "C_FindObjectsInit+C_FindObjects+C_FindObjectsFinal (class+label)",
+                                              "C_FindObjectsInit+C_FindObjects+C_FindObjectsFinal (class+label)",
+                                              "C_CreateObject (token data object, 64 B value)"};
+/* The find operations search the tokens labelled <label>-1k and <label>-10k. */
+static const char *const find_suffix[OP_COUNT] = {[OP_FIND1K] = "-1k", [OP_FIND10K] = "-10k"};
+static CK_SLOT_ID g_find_slot[OP_COUNT];
+static unsigned long g_find_objects[OP_COUNT];
+static _Atomic int g_wrong_count_reported;
+
+static int op_needs_session(int op) { return op != OP_GETINFO && op != OP_SESSION; }
 
 static _Atomic int g_stop;
 static _Atomic int g_go;
@@ -252,6 +393,52 @@ static CK_RV one_op(worker *w) {
       CK_RV rv = CALL(DigestInit, w->session, &m);
       if (rv != CKR_OK) return rv;
       return CALL(Digest, w->session, (CK_BYTE *)data, sizeof data, out, &out_len);
+    }
+    case OP_FIND1K:
+    case OP_FIND10K: {
+      /* A different label each time, spread over the whole population. */
+      unsigned long i = (w->iter++ * 7919UL + (unsigned long)w->index * 104729UL) % w->objects;
+      char label[32];
+      object_label(label, sizeof label, i);
+      CK_ATTRIBUTE t[] = {{CKA_CLASS, (void *)&k_class_data, sizeof k_class_data}, {CKA_LABEL, label, strlen(label)}};
+      CK_OBJECT_HANDLE hs[2];
+      CK_ULONG n = 0;
+      CK_RV rv = CALL(FindObjectsInit, w->session, t, 2);
+      if (rv != CKR_OK) return rv;
+      rv = CALL(FindObjects, w->session, hs, 2, &n);
+      CK_RV rv2 = CALL(FindObjectsFinal, w->session);
+      if (rv != CKR_OK) return rv;
+      if (rv2 != CKR_OK) return rv2;
+      if (n != 1) {
+        if (!atomic_exchange(&g_wrong_count_reported, 1))
+          fprintf(stderr, "p11bench: FIND RETURNED THE WRONG NUMBER OF OBJECTS: label \"%s\" found %lu object(s), expected exactly 1\n",
+                  label, n);
+        return RV_WRONG_COUNT;
+      }
+      return CKR_OK;
+    }
+    case OP_CREATE: {
+      static const CK_BYTE value[64] = {0x42, 1, 2, 3};
+      char label[48];
+      snprintf(label, sizeof label, "new-%s-%d-%lu", opt_tag, w->index, w->iter++);
+      CK_ATTRIBUTE t[] = {
+          {CKA_CLASS, (void *)&k_class_data, sizeof k_class_data},
+          {CKA_TOKEN, &k_true, 1},
+          {CKA_PRIVATE, &k_false, 1},
+          {CKA_LABEL, label, strlen(label)},
+          {CKA_APPLICATION, "p11bench", 8},
+          {CKA_VALUE, (void *)value, sizeof value},
+      };
+      CK_OBJECT_HANDLE h;
+      CK_RV rv = CALL(CreateObject, w->session, t, sizeof t / sizeof t[0], &h);
+      if (rv != CKR_OK) return rv;
+      if (w->ncreated == w->capcreated) {
+        w->capcreated = w->capcreated ? w->capcreated * 2 : 4096;
+        w->created = realloc(w->created, w->capcreated * sizeof *w->created);
+        if (!w->created) die("realloc", 0);
+      }
+      w->created[w->ncreated++] = h;
+      return CKR_OK;
     }
   }
   return CKR_OK;
@@ -283,8 +470,11 @@ static int run_one(int op, int nthreads) {
   for (int i = 0; i < nthreads; i++) {
     ws[i].index = i;
     ws[i].op = op;
-    if (op == OP_RANDOM || op == OP_DIGEST) {
-      CK_RV rv = CALL(OpenSession, g_slot, CKF_SERIAL_SESSION, NULL, NULL, &ws[i].session);
+    ws[i].slot = find_suffix[op] ? g_find_slot[op] : g_slot;
+    ws[i].objects = g_find_objects[op];
+    if (op_needs_session(op)) {
+      CK_FLAGS flags = CKF_SERIAL_SESSION | (op == OP_CREATE ? CKF_RW_SESSION : 0);
+      CK_RV rv = CALL(OpenSession, ws[i].slot, flags, NULL, NULL, &ws[i].session);
       if (rv != CKR_OK) die("C_OpenSession", rv);
     }
     pthread_create(&tids[i], NULL, worker_main, &ws[i]);
@@ -304,17 +494,56 @@ static int run_one(int op, int nthreads) {
     pthread_join(tids[i], NULL);
     errors += ws[i].errors;
     if (!first_error) first_error = ws[i].first_error;
-    if (ws[i].session) CALL(CloseSession, ws[i].session);
   }
+  /* create: destroy what was created (warm-up included), untimed, so the
+   * token does not grow from one measurement to the next. */
+  unsigned long destroyed = 0, destroy_errors = 0;
+  double d0 = now_s();
+  for (int i = 0; i < nthreads; i++) {
+    for (size_t k = 0; k < ws[i].ncreated; k++) {
+      CK_RV rv = CALL(DestroyObject, ws[i].session, ws[i].created[k]);
+      if (rv == CKR_OK) destroyed++;
+      else if (destroy_errors++ == 0) fprintf(stderr, "p11bench: C_DestroyObject failed: rv=0x%lx\n", rv);
+    }
+    free(ws[i].created);
+  }
+  double d1 = now_s();
+  for (int i = 0; i < nthreads; i++)
+    if (ws[i].session) CALL(CloseSession, ws[i].session);
   unsigned long ops = after - before;
   double secs = t1 - t0;
   printf("{\"tag\":\"%s\",\"op\":\"%s\",\"call\":\"%s\",\"threads\":%d,\"ops\":%lu,\"seconds\":%.4f,"
-         "\"ops_per_s\":%.1f,\"errors\":%lu,\"first_error\":\"0x%lx\"}\n",
-         opt_tag, op_names[op], op_calls[op], nthreads, ops, secs, (double)ops / secs, errors, first_error);
+         "\"ops_per_s\":%.1f,\"errors\":%lu,\"first_error\":\"0x%lx\"",
+         opt_tag, op_names[op], op_calls[op], nthreads, ops, secs, (double)ops / secs, errors + destroy_errors,
+         first_error);
+  if (find_suffix[op]) printf(",\"objects\":%lu", g_find_objects[op]);
+  if (op == OP_CREATE)
+    printf(",\"destroyed\":%lu,\"destroy_seconds\":%.4f,\"destroy_errors\":%lu", destroyed, d1 - d0, destroy_errors);
+  printf("}\n");
   fflush(stdout);
   free(ws);
   free(tids);
-  return errors ? 1 : 0;
+  return errors + destroy_errors ? 1 : 0;
+}
+
+/* The find tokens: where they are and how many data objects they hold. */
+static void prepare_find(int op) {
+  char label[64];
+  snprintf(label, sizeof label, "%s%s", opt_label, find_suffix[op]);
+  if (!find_token_labelled(label, &g_find_slot[op])) {
+    fprintf(stderr, "p11bench: %s needs a token labelled \"%s\" (create it with --init --label %s, fill it with --populate N)\n",
+            op_names[op], label, label);
+    exit(2);
+  }
+  CK_SESSION_HANDLE s;
+  CK_RV rv = CALL(OpenSession, g_find_slot[op], CKF_SERIAL_SESSION, NULL, NULL, &s);
+  if (rv != CKR_OK) die("C_OpenSession", rv);
+  g_find_objects[op] = count_data_objects(s);
+  CALL(CloseSession, s);
+  if (g_find_objects[op] == 0) {
+    fprintf(stderr, "p11bench: token \"%s\" holds no data objects (fill it with --populate N)\n", label);
+    exit(2);
+  }
 }
 
 /* -------------------------------------------------------------------- main */
@@ -322,7 +551,8 @@ static int run_one(int op, int nthreads) {
 static void usage(void) {
   fprintf(stderr,
           "usage: p11bench MODULE.so [--init] [--label L] [--so-pin P] [--pin P] [--seconds S] [--warmup S]\n"
-          "                [--threads 1,2] [--ops getinfo,session,random,digest] [--tag T]\n");
+          "                [--threads 1,2] [--ops getinfo,session,random,digest,find1k,find10k,create] [--tag T]\n"
+          "       p11bench MODULE.so --label L --populate N [--populate-budget S] [--tag T]\n");
   exit(2);
 }
 
@@ -338,6 +568,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--seconds") && v) opt_seconds = atof(argv[++i]);
     else if (!strcmp(a, "--warmup") && v) opt_warmup = atof(argv[++i]);
     else if (!strcmp(a, "--ops") && v) opt_ops = argv[++i];
+    else if (!strcmp(a, "--populate") && v) opt_populate = atol(argv[++i]);
+    else if (!strcmp(a, "--populate-budget") && v) opt_populate_budget = atof(argv[++i]);
     else if (!strcmp(a, "--threads") && v) {
       opt_nthreads = 0;
       char *copy = strdup(argv[++i]), *save = NULL;
@@ -377,6 +609,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "p11bench: no initialised token labelled \"%s\" (run with --init first)\n", opt_label);
     return 2;
   }
+  if (opt_populate >= 0) {
+    int failed = populate();
+    CALL(Finalize, NULL);
+    return failed;
+  }
 
   int failed = 0;
   char *ops = strdup(opt_ops), *save = NULL;
@@ -388,6 +625,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "p11bench: unknown operation %s\n", name);
       return 2;
     }
+    if (find_suffix[op]) prepare_find(op);
     for (int t = 0; t < opt_nthreads; t++) failed |= run_one(op, opt_threads[t]);
   }
   free(ops);

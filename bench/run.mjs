@@ -9,12 +9,20 @@
 // It reports numbers only: it never judges them. Exit status is 0 unless
 // something failed to build, set up or run (or a PKCS#11 call returned an error).
 //
+// The find operations search two more throw-away tokens per module, filled
+// once per run before the rounds (labelled bench-1k and bench-10k, holding
+// 1,000 and 10,000 public data objects); the population time is reported too.
+//
 // Environment:
 //   BENCH_ROUNDS    rounds per target (default 3)
 //   BENCH_SECONDS   measured seconds per (operation, threads) (default 1.5)
 //   BENCH_WARMUP    warm-up seconds before each measurement (default 0.3)
 //   BENCH_THREADS   comma-separated thread counts (default 1,2)
-//   BENCH_OPS       subset of getinfo,session,random,digest (default: all)
+//   BENCH_OPS       operations and/or groups (default: all): getinfo,session,random,digest
+//                   (group "calls"), find1k,find10k (group "find"), create (group "create")
+//   BENCH_POPULATE_BUDGET  seconds allowed for filling one find token per module
+//                   (default 300); a token not full by then is used as it is, and
+//                   the output says how many objects it holds
 //   BENCH_TARGETS   subset of embedded,process,softhsm (default: all)
 //   CRATON_HSM_MODULE   the Craton module (default build/libcraton_hsm.so)
 //   SOFTHSM2_MODULE     the SoftHSMv2 module (default: searched in the usual places)
@@ -38,7 +46,19 @@ const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
 const SECONDS = positiveNumber('BENCH_SECONDS', 1.5);
 const WARMUP = nonNegativeNumber('BENCH_WARMUP', 0.3);
 const THREADS = (process.env.BENCH_THREADS || '1,2').split(',').map((s) => Number(s.trim()));
-const OPS = (process.env.BENCH_OPS || 'getinfo,session,random,digest').split(',').map((s) => s.trim());
+const GROUPS = [
+  { id: 'calls', title: 'Per-call overhead', ops: ['getinfo', 'session', 'random', 'digest'] },
+  { id: 'find', title: 'Object search: find one data object by CKA_CLASS + CKA_LABEL (public token objects, no login)', ops: ['find1k', 'find10k'] },
+  { id: 'create', title: 'Object creation: C_CreateObject of a token data object (C_DestroyObject not timed)', ops: ['create'] },
+];
+const OPS = [];
+for (const name of (process.env.BENCH_OPS || GROUPS.map((g) => g.id).join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
+  const group = GROUPS.find((g) => g.id === name);
+  for (const op of group ? group.ops : [name]) if (!OPS.includes(op)) OPS.push(op);
+}
+// The find tokens: their label suffix and how many objects they should hold.
+const FIND_TOKENS = { find1k: { suffix: '-1k', objects: 1000 }, find10k: { suffix: '-10k', objects: 10000 } };
+const POPULATE_BUDGET = positiveNumber('BENCH_POPULATE_BUDGET', 300);
 const CRATON_MODULE = resolve(process.env.CRATON_HSM_MODULE || join(ROOT, 'build', 'libcraton_hsm.so'));
 
 const OP_TITLES = {
@@ -46,6 +66,9 @@ const OP_TITLES = {
   session: 'C_OpenSession + C_CloseSession',
   random: 'C_GenerateRandom (32 B)',
   digest: 'C_DigestInit + C_Digest (SHA-256, 64 B)',
+  find1k: 'C_FindObjectsInit + C_FindObjects + C_FindObjectsFinal among 1,000 objects',
+  find10k: 'C_FindObjectsInit + C_FindObjects + C_FindObjectsFinal among 10,000 objects',
+  create: 'C_CreateObject (CKA_TOKEN=true, label, 64 B CKA_VALUE)',
 };
 const ALL_TARGETS = [
   { id: 'embedded', title: 'Craton embedded' },
@@ -79,7 +102,8 @@ function log(msg) {
 }
 
 for (const t of THREADS) if (!Number.isInteger(t) || t < 1 || t > 256) fail('BENCH_THREADS must list integers from 1 to 256');
-for (const op of OPS) if (!OP_TITLES[op]) fail(`unknown operation in BENCH_OPS: ${op}`);
+for (const op of OPS) if (!OP_TITLES[op]) fail(`unknown operation in BENCH_OPS: ${op} (operations: ${Object.keys(OP_TITLES).join(',')}; groups: ${GROUPS.map((g) => g.id).join(',')})`);
+if (OPS.length === 0) fail('BENCH_OPS selects nothing');
 if (TARGETS.length === 0) fail('BENCH_TARGETS selects nothing (use embedded,process,softhsm)');
 
 // ------------------------------------------------------------------ helpers
@@ -186,6 +210,9 @@ process.on('SIGINT', () => {
 });
 
 try {
+  const findOps = OPS.filter((op) => FIND_TOKENS[op]);
+  const tokenLabels = [LABEL, ...findOps.map((op) => LABEL + FIND_TOKENS[op].suffix)];
+
   // SoftHSMv2: its own config file and token directory.
   const softEnv = { ...process.env, SOFTHSM2_CONF: join(tmp, 'softhsm2.conf') };
   let softhsmReady = !!softhsmPath;
@@ -195,21 +222,26 @@ try {
       softEnv.SOFTHSM2_CONF,
       `directories.tokendir = ${join(tmp, 'softhsm-tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
     );
-    const r = run('softhsm2-util', ['--module', softhsmPath, '--init-token', '--free', '--label', LABEL, '--so-pin', SO_PIN, '--pin', USER_PIN], softEnv);
-    if (r.code !== 0) {
-      failures.push(`softhsm2-util --init-token failed: ${r.stderr.trim() || r.stdout.trim()}`);
-      log(failures.at(-1));
-      softhsmReady = false;
+    for (const label of tokenLabels) {
+      const r = run('softhsm2-util', ['--module', softhsmPath, '--init-token', '--free', '--label', label, '--so-pin', SO_PIN, '--pin', USER_PIN], softEnv);
+      if (r.code !== 0) {
+        failures.push(`softhsm2-util --init-token (${label}) failed: ${r.stderr.trim() || r.stdout.trim()}`);
+        log(failures.at(-1));
+        softhsmReady = false;
+        break;
+      }
     }
   }
 
-  // Craton: a token store of its own, initialised through the module itself.
+  // Craton: a token store of its own (one slot per token), initialised through the module itself.
   const cratonConfig = join(tmp, 'craton_hsm.toml');
-  writeFileSync(cratonConfig, `[storage]\npath = ${JSON.stringify(join(tmp, 'craton-tokens'))}\n`);
+  writeFileSync(cratonConfig, `[slots]\ncount = ${tokenLabels.length}\n\n[storage]\npath = ${JSON.stringify(join(tmp, 'craton-tokens'))}\n`);
   const cratonEnv = (runtime) => ({ ...process.env, CRATON_HSM_CONFIG: cratonConfig, CRATON_HSM_RUNTIME: runtime });
+  const cratonSetupRuntime = usesCraton ? TARGETS.find((t) => t.id !== 'softhsm').id : null;
   if (usesCraton) {
-    const runtime = TARGETS.find((t) => t.id !== 'softhsm').id;
-    must('initialising the Craton token', run(BINARY, [CRATON_MODULE, '--init', '--label', LABEL, '--so-pin', SO_PIN, '--pin', USER_PIN], cratonEnv(runtime)));
+    for (const label of tokenLabels) {
+      must(`initialising the Craton token ${label}`, run(BINARY, [CRATON_MODULE, '--init', '--label', label, '--so-pin', SO_PIN, '--pin', USER_PIN], cratonEnv(cratonSetupRuntime)));
+    }
   }
 
   const plan = {
@@ -217,6 +249,38 @@ try {
     process: { module: CRATON_MODULE, env: cratonEnv('process') },
     softhsm: { module: softhsmReady ? softhsmPath : null, env: softEnv },
   };
+
+  // Fill the find tokens once per module (Craton's two runtimes share one store),
+  // smallest first, timing it. A module that is too slow is capped by the budget.
+  const population = []; // { module, token, objects, created, seconds, ops_per_s, capped, count_seconds }
+  const populateModules = [
+    ...(usesCraton ? [{ id: 'craton', title: 'Craton', module: CRATON_MODULE, env: cratonEnv(cratonSetupRuntime), runtime: cratonSetupRuntime }] : []),
+    ...(plan.softhsm.module && TARGETS.some((t) => t.id === 'softhsm') ? [{ id: 'softhsm', title: 'SoftHSMv2', module: softhsmPath, env: softEnv }] : []),
+  ];
+  for (const m of populateModules) {
+    for (const op of findOps) {
+      const { suffix, objects } = FIND_TOKENS[op];
+      const token = LABEL + suffix;
+      log(`filling ${m.title} token ${token} with ${fmtInt(objects)} data objects (budget ${POPULATE_BUDGET} s)`);
+      const r = run(BINARY, [m.module, '--label', token, '--populate', String(objects), '--populate-budget', String(POPULATE_BUDGET), '--tag', m.id],
+        m.env, (POPULATE_BUDGET + 120) * 1000);
+      const line = r.stdout.split('\n').find((l) => l.trim());
+      let rec = null;
+      try {
+        rec = line ? JSON.parse(line) : null;
+      } catch {}
+      if (r.code !== 0 || !rec) {
+        failures.push(`${m.id}: filling ${token} failed (exit ${r.code}${r.signal ? `, ${r.signal}` : ''}): ${r.stderr.trim()}`);
+        log(failures.at(-1));
+        if (m.id === 'softhsm') plan.softhsm.module = null;
+        else fail(failures.join('\n'));
+        break;
+      }
+      population.push({ module: m.id, runtime: m.runtime ?? null, ...rec });
+      log(`  ${fmtInt(rec.created)} created in ${rec.seconds.toFixed(1)} s (${fmtInt(rec.ops_per_s)}/s), token holds ${fmtInt(rec.objects)}${rec.capped ? ' (CAPPED by BENCH_POPULATE_BUDGET)' : ''}`);
+    }
+  }
+
   const perRun = OPS.length * THREADS.length * (SECONDS + WARMUP);
   log(`${ROUNDS} round(s) × ${TARGETS.length} target(s), about ${Math.ceil(perRun * ROUNDS * TARGETS.length)} s`);
 
@@ -227,7 +291,8 @@ try {
       if (!p.module) continue;
       const args = [p.module, '--label', LABEL, '--seconds', String(SECONDS), '--warmup', String(WARMUP),
         '--threads', THREADS.join(','), '--ops', OPS.join(','), '--tag', target.id];
-      const r = run(BINARY, args, p.env, (perRun + 60) * 1000);
+      // create destroys what it created after each measurement (untimed); allow for that.
+      const r = run(BINARY, args, p.env, (perRun * 2 + 120) * 1000);
       for (const line of r.stdout.split('\n')) {
         if (!line.trim()) continue;
         let rec;
@@ -237,7 +302,7 @@ try {
           failures.push(`${target.id}: unparsable output line: ${line}`);
           continue;
         }
-        if (rec.errors > 0) failures.push(`${target.id}: ${rec.call} with ${rec.threads} thread(s): ${rec.errors} error(s), first ${rec.first_error}`);
+        if (rec.errors > 0) failures.push(`${target.id}: ${rec.call} with ${rec.threads} thread(s): ${rec.errors} error(s), first ${rec.first_error}${rec.first_error === '0x8b000001' ? ' (a find did not return exactly one object)' : ''}`);
         samples.push({ target: target.id, round, ...rec });
       }
       if (r.code !== 0) {
@@ -254,21 +319,62 @@ try {
     if (values.length === 0) return null;
     return { values, median: median(values), min: Math.min(...values), max: Math.max(...values) };
   };
+  // Objects a find token actually held, per target (differs from nominal only when capped).
+  const heldBy = (target, op) => {
+    const s = samples.find((x) => x.target === target && x.op === op && x.objects !== undefined);
+    return s ? s.objects : null;
+  };
+  const opTitle = (op) => {
+    if (!FIND_TOKENS[op]) return OP_TITLES[op];
+    const notes = TARGETS.map((t) => [t, heldBy(t.id, op)])
+      .filter(([, n]) => n !== null && n !== FIND_TOKENS[op].objects)
+      .map(([t, n]) => `${t.title}: only ${fmtInt(n)}, population capped`);
+    return OP_TITLES[op] + (notes.length ? ` (${notes.join('; ')})` : '');
+  };
   const rows = [];
-  for (const op of OPS) {
-    for (const threads of THREADS) {
-      const c = Object.fromEntries(ALL_TARGETS.map((t) => [t.id, TARGETS.includes(t) ? cell(t.id, op, threads) : null]));
-      rows.push({ op, threads, cells: c });
+  for (const group of GROUPS) {
+    for (const op of group.ops.filter((o) => OPS.includes(o))) {
+      for (const threads of THREADS) {
+        const c = Object.fromEntries(ALL_TARGETS.map((t) => [t.id, TARGETS.includes(t) ? cell(t.id, op, threads) : null]));
+        rows.push({ group: group.id, op, threads, title: opTitle(op), cells: c });
+      }
     }
   }
   const header = ['Operation', 'Threads', 'Craton embedded ops/s', 'Craton process ops/s', 'SoftHSMv2 ops/s', 'embedded / SoftHSM', 'process / SoftHSM'];
-  const lines = [
-    `| ${header.join(' | ')} |`,
-    `|${header.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`,
-    ...rows.map((r) =>
-      `| ${OP_TITLES[r.op]} | ${r.threads} | ${fmtRate(r.cells.embedded)} | ${fmtRate(r.cells.process)} | ${fmtRate(r.cells.softhsm)} | ${fmtRatio(r.cells.embedded, r.cells.softhsm)} | ${fmtRatio(r.cells.process, r.cells.softhsm)} |`),
-  ];
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`];
+  for (const group of GROUPS) {
+    const groupRows = rows.filter((r) => r.group === group.id);
+    if (groupRows.length === 0) continue;
+    lines.push(`| **${group.title}** |${' |'.repeat(header.length - 1)}`);
+    for (const r of groupRows) {
+      lines.push(`| ${r.title} | ${r.threads} | ${fmtRate(r.cells.embedded)} | ${fmtRate(r.cells.process)} | ${fmtRate(r.cells.softhsm)} | ${fmtRatio(r.cells.embedded, r.cells.softhsm)} | ${fmtRatio(r.cells.process, r.cells.softhsm)} |`);
+    }
+  }
   const table = lines.join('\n');
+
+  // The project's targets for the object rows, as ratios of medians (reported, not enforced).
+  const row = (op, threads) => rows.find((r) => r.op === op && r.threads === threads);
+  const ratio = (a, b) => (a && b && b.median ? a.median / b.median : null);
+  const targets = [];
+  const t1 = THREADS.includes(1) ? 1 : THREADS[0];
+  if (row('find1k', t1)) {
+    targets.push({ name: `find among 1,000: Craton embedded / SoftHSMv2 (${t1} thread)`, want: 100,
+      value: ratio(row('find1k', t1).cells.embedded, row('find1k', t1).cells.softhsm) });
+  }
+  if (row('find1k', t1) && row('find10k', t1)) {
+    targets.push({ name: `find among 10,000 / find among 1,000, Craton embedded (${t1} thread)`, want: 0.5,
+      value: ratio(row('find10k', t1).cells.embedded, row('find1k', t1).cells.embedded) });
+  }
+  if (row('create', t1)) {
+    targets.push({ name: `create: Craton embedded / SoftHSMv2 (${t1} thread)`, want: 2,
+      value: ratio(row('create', t1).cells.embedded, row('create', t1).cells.softhsm) });
+  }
+  const fmtTargetValue = (v) => (v === null ? 'n/a' : v >= 10 ? v.toFixed(0) : v.toFixed(2));
+  const targetLines = targets.map((t) =>
+    `- ${t.name}: ${fmtTargetValue(t.value)}× (target ≥ ${t.want}×: ${t.value === null ? 'not measured' : t.value >= t.want ? 'met' : 'MISSED'})`);
+  const populationLines = population.map((p) =>
+    `- ${p.module === 'craton' ? `Craton (${p.runtime})` : 'SoftHSMv2'}: token ${p.token} filled with ${fmtInt(p.created)} objects in ${p.seconds.toFixed(1)} s (${fmtInt(p.ops_per_s)} creates/s, one thread, one session), holds ${fmtInt(p.objects)}${p.capped ? `, CAPPED: BENCH_POPULATE_BUDGET=${POPULATE_BUDGET} s ran out` : ''}`);
+
   const md = [
     '# Craton HSM call-rate benchmark',
     '',
@@ -276,11 +382,14 @@ try {
     '',
     table,
     '',
+    ...(targets.length ? ['Targets (ratios of the medians above):', '', ...targetLines, ''] : []),
+    ...(population.length ? ['Find tokens, filled once per run before the rounds (one op of the find rows = C_FindObjectsInit({CKA_CLASS=CKO_DATA, CKA_LABEL}) + C_FindObjects + C_FindObjectsFinal, asserted to return exactly 1 object; all objects are CKO_DATA, so the label is what selects):', '', ...populationLines, ''] : []),
+    ...(OPS.includes('create') ? ['Create rows: one op = one C_CreateObject of a public token data object with a unique label and a 64-byte CKA_VALUE in a R/W session per thread; the objects are destroyed after each measurement, untimed (C_DestroyObject is not counted).', ''] : []),
     `- Date: ${facts.date}`,
-    `- Machine: ${facts.cpu}, ${facts.nproc} CPU(s), ${facts.kernel}, load average at start ${facts.loadavg.join(' ')}`,
+    `- Machine: ${facts.cpu}, ${facts.nproc} CPU(s), ${facts.kernel}, load average at start ${facts.loadavg.join(' ')}, at end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     `- Node.js: ${facts.node}`,
     `- Craton: ${CRATON_MODULE} (git ${facts.git})`,
-    `- SoftHSMv2: ${softhsmPath ?? 'not found'}${facts.softhsm ? ` (${facts.softhsm})` : ''}`,
+    `- SoftHSMv2: ${softhsmPath ?? 'not found'}${facts.softhsm ? ` (${facts.softhsm}, file object store)` : ''}`,
     ...(failures.length ? ['', '**Failures:**', '', ...failures.map((f) => `- ${f}`)] : []),
     '',
   ].join('\n');
@@ -291,7 +400,15 @@ try {
     log(`not updating ${join(RESULTS, 'latest.md')}: the run had failures`);
   } else {
     mkdirSync(RESULTS, { recursive: true });
-    const json = { facts, settings: { rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, threads: THREADS, ops: OPS, targets: TARGETS.map((t) => t.id), craton: CRATON_MODULE, softhsm: softhsmPath }, rows, samples };
+    const json = {
+      facts: { ...facts, loadavg_end: os.loadavg().map((x) => Number(x.toFixed(2))) },
+      settings: { rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, threads: THREADS, ops: OPS, targets: TARGETS.map((t) => t.id), craton: CRATON_MODULE, softhsm: softhsmPath, populate_budget: POPULATE_BUDGET },
+      groups: GROUPS.map((g) => ({ ...g, ops: g.ops.filter((o) => OPS.includes(o)) })).filter((g) => g.ops.length),
+      targets,
+      population,
+      rows,
+      samples,
+    };
     writeFileSync(join(RESULTS, 'latest.md.tmp'), md);
     writeFileSync(join(RESULTS, 'latest.json.tmp'), JSON.stringify(json, null, 2) + '\n');
     renameSync(join(RESULTS, 'latest.md.tmp'), join(RESULTS, 'latest.md'));
