@@ -5,15 +5,33 @@
 import { CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
 import type { CipherSpec } from '../backends/symmetric';
+import { ValueKind } from '../wire/codec';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 import { bytesField, noParam, rawParam, structParam, ulongField } from './params';
 
 const AES = [CKK.CKK_AES];
 const CIPHER_FLAGS = CKF_MECH.CKF_ENCRYPT | CKF_MECH.CKF_DECRYPT;
+
 const sizes = { minKeySize: 16, maxKeySize: 32 };
 
 function cipher(type: number, build: (key: Uint8Array, param: Parameters<NonNullable<MechanismSpec['cipher']>>[1]) => CipherSpec): MechanismSpec {
   return { type, ...sizes, flags: CIPHER_FLAGS, fipsApproved: true, keyTypes: AES, cipher: build };
+}
+
+function keyWrap(type: number, padded: boolean, defaultIv: string): MechanismSpec {
+  return {
+    type,
+    ...sizes,
+    flags: CIPHER_FLAGS | CKF_MECH.CKF_WRAP | CKF_MECH.CKF_UNWRAP,
+    fipsApproved: true,
+    keyTypes: AES,
+    keyWrap(param) {
+      if (param.kind !== ValueKind.Null && param.length !== 0) {
+        require(Buffer.from(rawParam(param)).toString('hex') === defaultIv, CKR.CKR_MECHANISM_PARAM_INVALID, 'only the default IV is supported');
+      }
+      return { padded };
+    },
+  };
 }
 
 /** GCM and CCM tag lengths are given in bits (GCM) or bytes (CCM); both allow 4 to 16 bytes. */
@@ -71,6 +89,9 @@ export const aesFamily: MechanismFamily = {
         dataLength: ulongField(f, 'ulDataLen'),
       };
     }),
+    // A parameter, when given, is the RFC's default IV; other IVs are not offered.
+    keyWrap(CKM.CKM_AES_KEY_WRAP, false, 'a6a6a6a6a6a6a6a6'),
+    keyWrap(CKM.CKM_AES_KEY_WRAP_KWP, true, 'a65959a6'),
     {
       type: CKM.CKM_AES_CMAC,
       ...sizes,

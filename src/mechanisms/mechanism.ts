@@ -1,5 +1,5 @@
 /** What each mechanism family file declares about its mechanisms. */
-import type { KeyPairParams, SignatureParams } from '../backends/asymmetric';
+import type { KeyPairParams, RsaEncryptionParams, SignatureParams } from '../backends/asymmetric';
 import type { DigestAlgorithm } from '../backends/backend';
 import type { CipherSpec, MacSpec } from '../backends/symmetric';
 import type { AttributeMap } from '../objects/attribute-value';
@@ -58,6 +58,10 @@ export interface MechanismSpec {
   signature?(param: WireParam): SignatureUse;
   /** For key-pair generation mechanisms. */
   readonly generateKeyPair?: KeyPairGeneration;
+  /** For RSA encryption: the padding for this parameter (single-part, off the JS thread). */
+  rsaEncryption?(param: WireParam): RsaEncryptionParams;
+  /** For AES key wrap (RFC 3394, or RFC 5649 when padded): single-part encryption and key wrapping. */
+  keyWrap?(param: WireParam): { readonly padded: boolean };
 }
 
 export interface MechanismFamily {

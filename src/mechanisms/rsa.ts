@@ -1,23 +1,35 @@
 /**
- * RSA (PKCS#11 3.0 section 2.1): key-pair generation and signatures with
- * PKCS #1 v1.5 (raw and hashed), PSS (raw and hashed) and X.509 (raw RSA).
+ * RSA (PKCS#11 3.0 section 2.1): key-pair generation, signatures with PKCS #1
+ * v1.5 (raw and hashed), PSS (raw and hashed) and X.509 (raw RSA), and
+ * encryption with PKCS #1 v1.5, OAEP and X.509.
  */
-import { CKA, CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
+import { CKA, CKF_MECH, CKK, CKM, CKR, CKZ } from '../generated/constants';
 import { require } from '../ck-error';
-import { RSA_MAX_BITS, RSA_MIN_GENERATE_BITS } from '../backends/asymmetric';
+import { RSA_MAX_BITS, RSA_MIN_GENERATE_BITS, type RsaEncryptionParams } from '../backends/asymmetric';
 import type { DigestAlgorithm } from '../backends/backend';
 import type { WireParam } from '../wire/codec';
 import { digestOfHashMechanism, digestOfMgf } from './hash-names';
 import type { MechanismFamily, MechanismSpec, SignatureUse } from './mechanism';
-import { noParam, structParam, ulongField } from './params';
+import { bytesField, noParam, structParam, ulongField } from './params';
 
 const RSA = [CKK.CKK_RSA];
 const SIGN_FLAGS = CKF_MECH.CKF_SIGN | CKF_MECH.CKF_VERIFY;
 const sizes = { minKeySize: RSA_MIN_GENERATE_BITS, maxKeySize: RSA_MAX_BITS };
 const F4 = new Uint8Array([1, 0, 1]);
 
-function signer(type: number, fipsApproved: boolean, signature: (param: WireParam) => SignatureUse, extraFlags = 0): MechanismSpec {
-  return { type, ...sizes, flags: SIGN_FLAGS | extraFlags, fipsApproved, keyTypes: RSA, signature };
+const CRYPT_FLAGS = CKF_MECH.CKF_ENCRYPT | CKF_MECH.CKF_DECRYPT | CKF_MECH.CKF_WRAP | CKF_MECH.CKF_UNWRAP;
+
+function signer(type: number, fipsApproved: boolean, signature: (param: WireParam) => SignatureUse): MechanismSpec {
+  return { type, ...sizes, flags: SIGN_FLAGS, fipsApproved, keyTypes: RSA, signature };
+}
+
+/** CK_RSA_PKCS_OAEP_PARAMS: the label, when given, comes with source CKZ_DATA_SPECIFIED. */
+function oaep(param: WireParam): RsaEncryptionParams {
+  const f = structParam(param, 'CK_RSA_PKCS_OAEP_PARAMS');
+  const source = ulongField(f, 'source');
+  const label = bytesField(f, 'pSourceData');
+  require(source === CKZ.CKZ_DATA_SPECIFIED || (source === 0 && label.length === 0), CKR.CKR_MECHANISM_PARAM_INVALID, 'source must be CKZ_DATA_SPECIFIED');
+  return { padding: 'oaep', digest: digestOfHashMechanism(ulongField(f, 'hashAlg')), mgf1Digest: digestOfMgf(ulongField(f, 'mgf')), label };
 }
 
 /** CK_RSA_PKCS_PSS_PARAMS; a hashed mechanism's hashAlg must be its own hash. */
@@ -62,14 +74,29 @@ export const rsaFamily: MechanismFamily = {
         },
       },
     },
-    signer(CKM.CKM_RSA_PKCS, true, (param) => {
-      noParam(param);
-      return { params: { scheme: 'rsa-pkcs1' } };
-    }),
-    signer(CKM.CKM_RSA_X_509, false, (param) => {
-      noParam(param);
-      return { params: { scheme: 'rsa-x509' } };
-    }),
+    {
+      ...signer(CKM.CKM_RSA_PKCS, true, (param) => {
+        noParam(param);
+        return { params: { scheme: 'rsa-pkcs1' } };
+      }),
+      flags: SIGN_FLAGS | CRYPT_FLAGS,
+      rsaEncryption(param) {
+        noParam(param);
+        return { padding: 'pkcs1' };
+      },
+    },
+    {
+      ...signer(CKM.CKM_RSA_X_509, false, (param) => {
+        noParam(param);
+        return { params: { scheme: 'rsa-x509' } };
+      }),
+      flags: SIGN_FLAGS | CRYPT_FLAGS,
+      rsaEncryption(param) {
+        noParam(param);
+        return { padding: 'none' };
+      },
+    },
+    { type: CKM.CKM_RSA_PKCS_OAEP, ...sizes, flags: CRYPT_FLAGS, fipsApproved: true, keyTypes: RSA, rsaEncryption: oaep },
     signer(CKM.CKM_RSA_PKCS_PSS, true, (param) => pss(param)),
     ...HASHED.flatMap(([pkcs1, pssType, digest, approved]) => [
       signer(pkcs1, approved, (param) => {

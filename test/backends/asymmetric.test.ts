@@ -37,6 +37,8 @@ import { BackendError, DIGEST_ALGORITHMS, type DigestAlgorithm } from '../../src
 import { loadLibcryptoBackend } from '../../src/backends/libcrypto';
 
 const backend = loadLibcryptoBackend();
+/** AWS-LC has no Ed448 / X448 (it reports them ALGORITHM_UNSUPPORTED): those cases are skipped there. */
+const HAS_448 = backend.library.name !== 'AWS-LC';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -552,7 +554,7 @@ const RFC8032: { curve: EdwardsCurve; name: string; secret: string; public: stri
 ];
 
 describe('EdDSA', () => {
-  it.each(RFC8032)('RFC 8032 $curve $name', async (v) => {
+  it.each(RFC8032.filter((v) => HAS_448 || v.curve !== 'Ed448'))('RFC 8032 $curve $name', async (v) => {
     const key = await backend.importKey({ type: 'eddsa', curve: v.curve, privateKey: hex(v.secret) });
     expect(backend.exportPublicKey(key)).toEqual({ type: 'eddsa', curve: v.curve, publicKey: hex(v.public) });
     const sig = await backend.sign(key, { scheme: 'eddsa' }, hex(v.message));
@@ -563,7 +565,7 @@ describe('EdDSA', () => {
     expect(await backend.verify(pub, { scheme: 'eddsa' }, utf8('x'), hex(v.signature))).toBe(false);
   });
 
-  it.each(['Ed25519', 'Ed448'] as const)('%s: both directions against Node, JWK import/export, SPKI, PKCS#8', async (curve) => {
+  it.each((['Ed25519', 'Ed448'] as const).filter((c) => HAS_448 || c !== 'Ed448'))('%s: both directions against Node, JWK import/export, SPKI, PKCS#8', async (curve) => {
     const pair = await backend.generateKeyPair({ type: 'eddsa', curve });
     const size = curve === 'Ed25519' ? 32 : 57;
     expect(pair.privateKey).toMatchObject({ type: 'eddsa', curve, byteLength: size, bits: curve === 'Ed25519' ? 255 : 448 });
@@ -624,7 +626,7 @@ describe('EdDSA', () => {
   it('rejects bad raw keys, mismatches and over-long contexts', async () => {
     const v = RFC8032[0]!;
     await expectReject(backend.importKey({ type: 'eddsa', curve: 'Ed25519', privateKey: hex(v.secret).subarray(1) }), 'ARGUMENT');
-    await expectReject(backend.importKey({ type: 'eddsa', curve: 'Ed448', privateKey: hex(v.secret) }), 'ARGUMENT');
+    if (HAS_448) await expectReject(backend.importKey({ type: 'eddsa', curve: 'Ed448', privateKey: hex(v.secret) }), 'ARGUMENT');
     await expectReject(
       backend.importKey({ type: 'eddsa', curve: 'Ed25519', privateKey: hex(v.secret), publicKey: flip(hex(v.public)) }),
       'ARGUMENT',
@@ -638,7 +640,7 @@ describe('EdDSA', () => {
 
 // ---------------------------------------------------------------------------
 
-describe.each(['X25519', 'X448'] as const)('%s', (curve: MontgomeryCurve) => {
+describe.each((['X25519', 'X448'] as const).filter((c) => HAS_448 || c !== 'X448'))('%s', (curve: MontgomeryCurve) => {
   const size = curve === 'X25519' ? 32 : 56;
 
   it('agrees with Node diffieHellman both ways; keys move by JWK', async () => {

@@ -214,7 +214,7 @@ describe('pkcs11js (in-process, process transport)', () => {
         expect(mod.C_GetMechanismInfo(slot, m)).toEqual({ minKeySize: want.minKeySize, maxKeySize: want.maxKeySize, flags: want.flags });
       }
       for (const [, m] of DIGESTS) expect(mod.C_GetMechanismInfo(slot, m).flags & CKF_DIGEST).toBe(CKF_DIGEST);
-      expect(ckrOf(() => mod.C_GetMechanismInfo(slot, pkcs11js.CKM_RSA_PKCS_OAEP))).toBe(CKR_MECHANISM_INVALID);
+      expect(ckrOf(() => mod.C_GetMechanismInfo(slot, pkcs11js.CKM_EDDSA))).toBe(CKR_MECHANISM_INVALID);
     });
 
     it('C_Finalize then C_Initialize again in the same process; state persists, old handles die', () => {
