@@ -81,6 +81,17 @@ describe.skipIf(!built || nested)(title, () => {
     );
   });
 
+  it('refuses RSA generation it would not do as asked (sizes not a multiple of 128 bits, exponents over 32 bits)', async () => {
+    const backend = loadLibcryptoBackend(ADDON);
+    const f4 = new Uint8Array([1, 0, 1]);
+    expect(await rejectCode(backend.generateKeyPair({ type: 'rsa', bits: 1032, publicExponent: f4 }))).toBe('ARGUMENT');
+    expect(
+      await rejectCode(backend.generateKeyPair({ type: 'rsa', bits: 2048, publicExponent: new Uint8Array([1, 0, 0, 0, 1]) })),
+    ).toBe('ARGUMENT');
+    const pair = await backend.generateKeyPair({ type: 'rsa', bits: 1152, publicExponent: f4 });
+    expect(pair.privateKey.bits).toBe(1152);
+  });
+
   it('passes the backend test suites (every other file of test/backends)', () => {
     const files = readdirSync(path.resolve(ROOT, HERE))
       .filter((f) => f.endsWith('.test.ts') && f !== SELF)

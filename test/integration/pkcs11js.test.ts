@@ -5,6 +5,7 @@
 import { createHash, getHashes } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CKM } from '../../src/generated/constants';
 import { MechanismRegistry } from '../../src/mechanisms/registry';
 import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
@@ -214,7 +215,7 @@ describe('pkcs11js (in-process, process transport)', () => {
         expect(mod.C_GetMechanismInfo(slot, m)).toEqual({ minKeySize: want.minKeySize, maxKeySize: want.maxKeySize, flags: want.flags });
       }
       for (const [, m] of DIGESTS) expect(mod.C_GetMechanismInfo(slot, m).flags & CKF_DIGEST).toBe(CKF_DIGEST);
-      expect(ckrOf(() => mod.C_GetMechanismInfo(slot, pkcs11js.CKM_EDDSA))).toBe(CKR_MECHANISM_INVALID);
+      expect(ckrOf(() => mod.C_GetMechanismInfo(slot, CKM.CKM_EDDSA))).toBe(CKR_MECHANISM_INVALID);
     });
 
     it('C_Finalize then C_Initialize again in the same process; state persists, old handles die', () => {

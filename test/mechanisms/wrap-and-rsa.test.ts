@@ -1,5 +1,5 @@
 /** RSA encryption and key wrapping through pkcs11js, cross-checked with Node's crypto. */
-import { constants, createCipheriv, createPrivateKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import { constants, createCipheriv, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG_MGF, CKK, CKM, CKO, CKR, CKZ } from '../../src/generated/constants';
@@ -32,7 +32,7 @@ describe('RSA encryption and key wrapping (pkcs11js, process transport)', () => 
 
   const oaep = (label?: Buffer): pkcs11js.Mechanism => ({
     mechanism: CKM.CKM_RSA_PKCS_OAEP,
-    parameter: { type: pkcs11js.CK_PARAMS_RSA_OAEP, hashAlg: CKM.CKM_SHA256, mgf: CKG_MGF.CKG_MGF1_SHA256, source: CKZ.CKZ_DATA_SPECIFIED, sourceData: label } as pkcs11js.RsaOaepParams,
+    parameter: { type: pkcs11js.CK_PARAMS_RSA_OAEP, hashAlg: CKM.CKM_SHA256, mgf: CKG_MGF.CKG_MGF1_SHA256, source: CKZ.CKZ_DATA_SPECIFIED, sourceData: label } as pkcs11js.RsaOAEP,
   });
   /** A known AES key, extractable and readable unless `extra` says otherwise. */
   const aesKey = (value: Buffer, extra: pkcs11js.Template = []) => {
