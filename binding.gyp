@@ -5,9 +5,11 @@
   #   craton_crypto_lib%  "openssl" (default): the system OpenSSL 3 libcrypto,
   #                       linked dynamically (-lcrypto, libcrypto.so.3).
   #                       "awslc": a static AWS-LC libcrypto.a found under
-  #                       craton_awslc_root (NOT IMPLEMENTED YET: the branch
-  #                       below is a placeholder for that change).
-  # e.g.  npx node-gyp rebuild -- -Dcraton_crypto_lib=awslc -Dcraton_awslc_root=/opt/aws-lc
+  #                       craton_awslc_root (absolute), linked in with its
+  #                       symbols hidden.  `npm run build:addon:awslc` builds
+  #                       AWS-LC (tools/build-awslc.sh) and this variant into
+  #                       build-awslc/Release/, leaving build/ alone.
+  # e.g.  node-gyp rebuild -- -Dcraton_crypto_lib=awslc -Dcraton_awslc_root=/opt/aws-lc
   #
   # Only Node-API (NAPI_VERSION 8) is used, so the same .node loads in Node 18
   # (Debian libnode, embedded) and Node 20.
@@ -82,13 +84,19 @@
           ],
         }],
         ['craton_crypto_lib=="awslc"', {
-          # Placeholder for the static AWS-LC build (not implemented yet):
-          # headers and libcrypto.a from craton_awslc_root, with the
-          # library's symbols kept out of the dynamic symbol table so they
-          # can neither interpose nor be interposed.
+          # A static AWS-LC (tools/build-awslc.sh): headers and libcrypto.a
+          # from craton_awslc_root (an absolute path).  The library's symbols
+          # are kept out of the dynamic symbol table (--exclude-libs,ALL
+          # makes every archive member's symbols local, -Bsymbolic binds the
+          # addon's own references inside the addon), so they can neither
+          # interpose nor be interposed by the OpenSSL a `node` binary
+          # exports; only the addon's Node-API entry points stay visible.
           'defines': [ 'CRATON_CRYPTO_LIB_AWSLC=1' ],
+          # node's common.gypi defines OPENSSL_THREADS (for its own OpenSSL);
+          # AWS-LC's headers define it themselves.
+          'defines!': [ 'OPENSSL_THREADS' ],
           'include_dirs': [ '<(craton_awslc_root)/include' ],
-          'libraries': [ '<(craton_awslc_root)/lib/libcrypto.a' ],
+          'libraries': [ '<(craton_awslc_root)/lib/libcrypto.a', '-lpthread' ],
           'ldflags': [ '-Wl,--exclude-libs,ALL', '-Wl,-Bsymbolic' ],
         }],
       ],

@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 npm ci --no-audit --no-fund
 npm run build
+npm run build:addon:awslc
 npx vitest run

@@ -4,10 +4,17 @@
  */
 #include "craton_crypto.h"
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+#include <openssl/hkdf.h>
+#if !defined(OPENSSL_IS_AWSLC)
+#error "CRATON_CRYPTO_LIB_AWSLC: the AWS-LC headers are not first on the include path"
+#endif
+#else
+#include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#endif
 #include <string.h>
 
 #define GCM_KEY 32u
@@ -101,6 +108,9 @@ static napi_value js_hkdf(napi_env env, napi_callback_info info) {
     return NULL;
   napi_value result = craton_new_uint8array(env, (size_t)length, &out);
   if (!result) return NULL;
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  int ok = HKDF(out, (size_t)length, EVP_sha256(), ikm, ikm_len, salt, salt_len, inf, info_len) == 1;
+#else
   EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
   EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
   OSSL_PARAM params[] = {
@@ -113,6 +123,7 @@ static napi_value js_hkdf(napi_env env, napi_callback_info info) {
   int ok = ctx != NULL && EVP_KDF_derive(ctx, out, (size_t)length, params) == 1;
   EVP_KDF_CTX_free(ctx);
   EVP_KDF_free(kdf);
+#endif
   if (!ok) {
     craton_wipe(out, (size_t)length);
     craton_throw_openssl(env, CRATON_E_LIBRARY, "HKDF-SHA256");

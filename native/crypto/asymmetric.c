@@ -20,9 +20,13 @@
  * (EVP_PKEY_keygen, EVP_PKEY_sign/verify/verify_recover/encrypt/decrypt/
  * derive, EVP_DigestSign for EdDSA, raw public/private keys for the OKP
  * types, i2d_PUBKEY, ECDSA_SIG, BIGNUM and EC_GROUP/EC_POINT arithmetic).
- * The OpenSSL-3-only parts are marked "AWS-LC:" with what that build needs
- * instead: building keys from components (EVP_PKEY_fromdata), reading
- * components (EVP_PKEY_get_bn_param & co.), and the EdDSA instance params.
+ * The OpenSSL-3-only parts (building keys from components with
+ * EVP_PKEY_fromdata, reading components with EVP_PKEY_get_bn_param & co.,
+ * the EdDSA instance params) have CRATON_CRYPTO_LIB_AWSLC branches for the
+ * static AWS-LC build: RSA_set0_* / EC_KEY, RSA_get0_* / EC_KEY_get0_*, and
+ * ED25519ctx_* / ED25519ph_*.  AWS-LC has no Ed448 / X448 (those curves are
+ * ALGORITHM_UNSUPPORTED there) and generates RSA keys only of a multiple of
+ * 128 bits with a public exponent of at most 32 bits.
  */
 #include "craton_crypto.h"
 
@@ -33,17 +37,26 @@
 #include <string.h>
 
 #include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
-#include <openssl/param_build.h>
-#include <openssl/params.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+#include <openssl/curve25519.h>
+#include <openssl/ec_key.h>
+#include <openssl/mem.h>
+#if !defined(OPENSSL_IS_AWSLC)
+#error "CRATON_CRYPTO_LIB_AWSLC: the AWS-LC headers are not first on the include path"
+#endif
+#else
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <openssl/params.h>
+#endif
 
 #define PKEY_MAGIC 0x43524b59u /* "CRKY" */
 
@@ -56,6 +69,64 @@ static const napi_type_tag PKEY_TAG = {0x5d17c3a94e2b8f06ULL,
 #define RSA_MAX_PUBEXP_BYTES 8 /* generation: e <= 64 bits */
 #define EDDSA_MAX_CONTEXT 255
 #define ASYM_MAX_INPUT (64u * 1024u * 1024u) /* sanity bound on any byte input */
+
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+/*
+ * AWS-LC: OpenSSL 1.1-style key access instead of the OpenSSL 3 parameter
+ * API.  Reading BIGNUM components goes through awslc_get_bn_param() below,
+ * keyed by the OpenSSL 3 parameter names so the callers stay the same (the
+ * EC point: EC_KEY_get0_public_key in js_export); building keys from
+ * components is rsa_from_components() / ec_from_components().
+ */
+#define EVP_PKEY_get_bits EVP_PKEY_bits
+#define EVP_PKEY_get_size EVP_PKEY_size
+#define EVP_MD_get_size(md) ((int)EVP_MD_size(md))
+/* AWS-LC's BIGNUM code is constant-time where it matters and has no flags
+ * (BN_FLG_CONSTTIME was removed on purpose; BN_set_flags does nothing). */
+#define CRATON_BN_CONSTTIME(b) ((void)(b))
+#define OSSL_PKEY_PARAM_RSA_N "n"
+#define OSSL_PKEY_PARAM_RSA_E "e"
+#define OSSL_PKEY_PARAM_RSA_D "d"
+#define OSSL_PKEY_PARAM_RSA_FACTOR1 "rsa-factor1"
+#define OSSL_PKEY_PARAM_RSA_FACTOR2 "rsa-factor2"
+#define OSSL_PKEY_PARAM_RSA_EXPONENT1 "rsa-exponent1"
+#define OSSL_PKEY_PARAM_RSA_EXPONENT2 "rsa-exponent2"
+#define OSSL_PKEY_PARAM_RSA_COEFFICIENT1 "rsa-coefficient1"
+#define OSSL_PKEY_PARAM_PRIV_KEY "priv"
+
+/* A component of an RSA or EC key, borrowed (NULL if absent). */
+static const BIGNUM *awslc_bn(EVP_PKEY *pk, const char *name) {
+  if (EVP_PKEY_id(pk) == EVP_PKEY_EC) {
+    const EC_KEY *ec = EVP_PKEY_get0_EC_KEY(pk);
+    return ec != NULL && strcmp(name, OSSL_PKEY_PARAM_PRIV_KEY) == 0
+               ? EC_KEY_get0_private_key(ec)
+               : NULL;
+  }
+  const RSA *rsa = EVP_PKEY_get0_RSA(pk);
+  if (rsa == NULL) return NULL;
+  static const char *const names[] = {
+      OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+      OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+      OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+      OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
+  const BIGNUM *(*const get[])(const RSA *) = {
+      RSA_get0_n, RSA_get0_e,    RSA_get0_d,    RSA_get0_p,
+      RSA_get0_q, RSA_get0_dmp1, RSA_get0_dmq1, RSA_get0_iqmp};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(name, names[i]) == 0) return get[i](rsa);
+  return NULL;
+}
+
+/* Same contract as EVP_PKEY_get_bn_param: *out is a copy to BN_clear_free. */
+static int awslc_get_bn_param(EVP_PKEY *pk, const char *name, BIGNUM **out) {
+  const BIGNUM *b = awslc_bn(pk, name);
+  *out = b != NULL ? BN_dup(b) : NULL;
+  return *out != NULL;
+}
+#define EVP_PKEY_get_bn_param awslc_get_bn_param
+#else
+#define CRATON_BN_CONSTTIME(b) BN_set_flags((b), BN_FLG_CONSTTIME)
+#endif
 
 /* ---- key types and curves ---------------------------------------------- */
 
@@ -76,9 +147,13 @@ static const curve_info CURVES[] = {
     {"P-521", KT_EC, NID_secp521r1, 521, 66, 132},
     {"secp256k1", KT_EC, NID_secp256k1, 256, 32, 64},
     {"Ed25519", KT_EDDSA, EVP_PKEY_ED25519, 255, 32, 64},
+#if !defined(CRATON_CRYPTO_LIB_AWSLC) /* AWS-LC has no Ed448 / X448 */
     {"Ed448", KT_EDDSA, EVP_PKEY_ED448, 448, 57, 114},
+#endif
     {"X25519", KT_XDH, EVP_PKEY_X25519, 255, 32, 0},
+#if !defined(CRATON_CRYPTO_LIB_AWSLC)
     {"X448", KT_XDH, EVP_PKEY_X448, 448, 56, 0},
+#endif
 };
 #define N_CURVES (sizeof CURVES / sizeof CURVES[0])
 
@@ -496,7 +571,7 @@ static atomic_int g_max_running = 0;
 /* Modulus of an RSA key, big-endian, k bytes. */
 static bool rsa_modulus(EVP_PKEY *pkey, uint8_t *out, size_t k) {
   BIGNUM *n = NULL;
-  /* AWS-LC: RSA_get0_n(EVP_PKEY_get0_RSA(pkey)). */
+  /* AWS-LC: RSA_get0_n through awslc_get_bn_param(). */
   if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) != 1) return false;
   bool ok = BN_bn2binpad(n, out, (int)k) == (int)k;
   BN_free(n);
@@ -553,11 +628,18 @@ static void exec_generate(asym_job *j) {
     e = BN_bin2bn(j->comp[RSA_E].p, (int)j->comp[RSA_E].len, NULL);
     if (ctx == NULL || e == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
         EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, j->gen_bits) <= 0 ||
-        /* AWS-LC: EVP_PKEY_CTX_set_rsa_keygen_pubexp (takes ownership). */
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+        /* takes ownership of e on success */
+        EVP_PKEY_CTX_set_rsa_keygen_pubexp(ctx, e) <= 0) {
+#else
         EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, e) <= 0) {
+#endif
       what = "RSA key generation setup";
       goto fail;
     }
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+    e = NULL;
+#endif
   } else if (j->ktype == KT_EC) {
     ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
     if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
@@ -573,6 +655,13 @@ static void exec_generate(asym_job *j) {
     }
   }
   if (EVP_PKEY_keygen(ctx, &pk) <= 0 || pk == NULL) goto fail;
+  if (j->ktype == KT_RSA && EVP_PKEY_get_bits(pk) != j->gen_bits) {
+    EVP_PKEY_free(pk);
+    job_fail_msg(j, CRATON_E_LIBRARY, "RSA key generation: wrong modulus size");
+    EVP_PKEY_CTX_free(ctx);
+    BN_free(e);
+    return;
+  }
   j->out_key = pk;
   j->out_priv = true;
   EVP_PKEY_CTX_free(ctx);
@@ -586,10 +675,59 @@ fail:
 
 /* ---- import ------------------------------------------------------------ */
 
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+/* AWS-LC: no EVP_PKEY_fromdata; build an RSA / EC_KEY and assign it. */
+
+/* RSA key from c[] (n, e and, if priv, all of d, p, q, dP, dQ, qInv). */
+static EVP_PKEY *rsa_from_components(BIGNUM *const c[RSA_NCOMP], bool priv) {
+  BIGNUM *x[RSA_NCOMP] = {0};
+  RSA *rsa = RSA_new();
+  EVP_PKEY *pk = EVP_PKEY_new();
+  bool ok = rsa != NULL && pk != NULL;
+  int n = priv ? RSA_NCOMP : 2;
+  for (int i = 0; ok && i < n; i++) ok = (x[i] = BN_dup(c[i])) != NULL;
+  if (ok) {
+    ok = RSA_set0_key(rsa, x[RSA_N], x[RSA_E], x[RSA_D]) == 1;
+    if (ok) x[RSA_N] = x[RSA_E] = x[RSA_D] = NULL;
+  }
+  if (ok && priv) {
+    ok = RSA_set0_factors(rsa, x[RSA_P], x[RSA_Q]) == 1;
+    if (ok) x[RSA_P] = x[RSA_Q] = NULL;
+    ok = ok &&
+         RSA_set0_crt_params(rsa, x[RSA_DP], x[RSA_DQ], x[RSA_QINV]) == 1;
+    if (ok) x[RSA_DP] = x[RSA_DQ] = x[RSA_QINV] = NULL;
+  }
+  if (ok) ok = EVP_PKEY_assign_RSA(pk, rsa) == 1;
+  if (ok) rsa = NULL; /* owned by pk */
+  for (int i = 0; i < RSA_NCOMP; i++) BN_clear_free(x[i]);
+  RSA_free(rsa);
+  if (!ok) {
+    EVP_PKEY_free(pk);
+    pk = NULL;
+  }
+  return pk;
+}
+
+/* EC key from a validated point and an optional private scalar. */
+static EVP_PKEY *ec_from_components(const curve_info *curve,
+                                    const EC_POINT *pub, const BIGNUM *d,
+                                    const uint8_t *enc, size_t enclen) {
+  (void)enc;
+  (void)enclen;
+  EC_KEY *ec = EC_KEY_new_by_curve_name(curve->nid);
+  EVP_PKEY *pk = EVP_PKEY_new();
+  bool ok = ec != NULL && pk != NULL && EC_KEY_set_public_key(ec, pub) == 1 &&
+            (d == NULL || EC_KEY_set_private_key(ec, d) == 1) &&
+            EVP_PKEY_assign_EC_KEY(pk, ec) == 1;
+  if (ok) return pk;
+  EC_KEY_free(ec);
+  EVP_PKEY_free(pk);
+  return NULL;
+}
+#else
 /* Build a key from OSSL_PARAMs (OpenSSL 3 only). */
 static EVP_PKEY *fromdata(const char *keytype, OSSL_PARAM_BLD *bld,
                           int selection) {
-  /* AWS-LC: no EVP_PKEY_fromdata; build an RSA / EC_KEY and assign it. */
   OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
   EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, keytype, NULL);
   EVP_PKEY *pk = NULL;
@@ -602,6 +740,45 @@ static EVP_PKEY *fromdata(const char *keytype, OSSL_PARAM_BLD *bld,
   OSSL_PARAM_free(params); /* private BNs were pushed: cleared on free */
   return pk;
 }
+
+/* RSA key from c[] (n, e and, if priv, all of d, p, q, dP, dQ, qInv). */
+static EVP_PKEY *rsa_from_components(BIGNUM *const c[RSA_NCOMP], bool priv) {
+  static const char *const names[RSA_NCOMP] = {
+      OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+      OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+      OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+      OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
+  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+  EVP_PKEY *pk = NULL;
+  int n = priv ? RSA_NCOMP : 2;
+  bool ok = bld != NULL;
+  for (int i = 0; ok && i < n; i++)
+    ok = OSSL_PARAM_BLD_push_BN(bld, names[i], c[i]) == 1;
+  if (ok)
+    pk = fromdata("RSA", bld, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY);
+  OSSL_PARAM_BLD_free(bld);
+  return pk;
+}
+
+/* EC key from a validated point (enc: its uncompressed encoding) and an
+ * optional private scalar. */
+static EVP_PKEY *ec_from_components(const curve_info *curve,
+                                    const EC_POINT *pub, const BIGNUM *d,
+                                    const uint8_t *enc, size_t enclen) {
+  (void)pub;
+  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+  EVP_PKEY *pk = NULL;
+  if (bld != NULL &&
+      OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+                                      OBJ_nid2sn(curve->nid), 0) &&
+      OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, enc,
+                                       enclen) &&
+      (d == NULL || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d)))
+    pk = fromdata("EC", bld, d != NULL ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY);
+  OSSL_PARAM_BLD_free(bld);
+  return pk;
+}
+#endif
 
 /*
  * Recover p and q from n, e, d (the probabilistic method of NIST SP 800-56B
@@ -630,7 +807,7 @@ static int rsa_recover_factors(const BIGNUM *n, const BIGNUM *e,
     if (!BN_rshift1(r, r)) goto done;
     s++;
   }
-  BN_set_flags(r, BN_FLG_CONSTTIME);
+  CRATON_BN_CONSTTIME(r);
   if (!BN_copy(nm1, n) || !BN_sub_word(nm1, 1)) goto done;
   for (BN_ULONG base = 2; base < 2 + 200; base++) {
     if (!BN_set_word(g, base)) goto done;
@@ -672,16 +849,15 @@ static void exec_import_rsa(asym_job *j) {
   BIGNUM *c[RSA_NCOMP] = {0};
   BIGNUM *t = NULL, *pm1 = NULL, *qm1 = NULL, *t2 = NULL;
   BN_CTX *bn = BN_CTX_new();
-  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
   const char *bad = NULL;
   bool priv = j->comp[RSA_D].present;
 
-  if (bn == NULL || bld == NULL) goto libfail;
+  if (bn == NULL) goto libfail;
   for (int i = 0; i < RSA_NCOMP; i++) {
     if (!j->comp[i].present) continue;
     c[i] = BN_secure_new();
     if (c[i] == NULL) goto libfail;
-    if (i >= RSA_D) BN_set_flags(c[i], BN_FLG_CONSTTIME);
+    if (i >= RSA_D) CRATON_BN_CONSTTIME(c[i]);
     if (BN_bin2bn(j->comp[i].p, (int)j->comp[i].len, c[i]) == NULL)
       goto libfail;
   }
@@ -699,6 +875,12 @@ static void exec_import_rsa(asym_job *j) {
     bad = "public exponent must be odd, > 1 and below the modulus";
     goto argfail;
   }
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  if (BN_num_bits(e) > 33) { /* AWS-LC refuses such keys when used */
+    bad = "AWS-LC takes RSA public exponents of at most 33 bits";
+    goto argfail;
+  }
+#endif
   if (!priv) {
     for (int i = RSA_P; i < RSA_NCOMP; i++) {
       if (j->comp[i].present) {
@@ -706,10 +888,7 @@ static void exec_import_rsa(asym_job *j) {
         goto argfail;
       }
     }
-    if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-        !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
-      goto libfail;
-    j->out_key = fromdata("RSA", bld, EVP_PKEY_PUBLIC_KEY);
+    j->out_key = rsa_from_components(c, false);
     if (j->out_key == NULL) goto libfail;
     goto done;
   }
@@ -728,8 +907,8 @@ static void exec_import_rsa(asym_job *j) {
     c[RSA_P] = BN_secure_new();
     c[RSA_Q] = BN_secure_new();
     if (c[RSA_P] == NULL || c[RSA_Q] == NULL) goto libfail;
-    BN_set_flags(c[RSA_P], BN_FLG_CONSTTIME);
-    BN_set_flags(c[RSA_Q], BN_FLG_CONSTTIME);
+    CRATON_BN_CONSTTIME(c[RSA_P]);
+    CRATON_BN_CONSTTIME(c[RSA_Q]);
     int r = rsa_recover_factors(n, e, d, c[RSA_P], c[RSA_Q], bn);
     if (r < 0) goto libfail;
     if (r == 0) {
@@ -741,7 +920,7 @@ static void exec_import_rsa(asym_job *j) {
     c[other] = BN_secure_new();
     t = BN_new();
     if (c[other] == NULL || t == NULL) goto libfail;
-    BN_set_flags(c[other], BN_FLG_CONSTTIME);
+    CRATON_BN_CONSTTIME(c[other]);
     if (BN_is_zero(c[have])) {
       bad = "inconsistent RSA key (prime)";
       goto argfail;
@@ -759,8 +938,8 @@ static void exec_import_rsa(asym_job *j) {
   qm1 = BN_secure_new();
   t2 = BN_secure_new();
   if (t == NULL || pm1 == NULL || qm1 == NULL || t2 == NULL) goto libfail;
-  BN_set_flags(pm1, BN_FLG_CONSTTIME);
-  BN_set_flags(qm1, BN_FLG_CONSTTIME);
+  CRATON_BN_CONSTTIME(pm1);
+  CRATON_BN_CONSTTIME(qm1);
   if (BN_cmp(p, BN_value_one()) <= 0 || BN_cmp(q, BN_value_one()) <= 0 ||
       !BN_is_odd(p) || !BN_is_odd(q)) {
     bad = "inconsistent RSA key (primes)";
@@ -781,7 +960,7 @@ static void exec_import_rsa(asym_job *j) {
     if (c[idx] == NULL) {
       c[idx] = BN_secure_new();
       if (c[idx] == NULL || !BN_copy(c[idx], t2)) goto libfail;
-      BN_set_flags(c[idx], BN_FLG_CONSTTIME);
+      CRATON_BN_CONSTTIME(c[idx]);
     } else if (BN_cmp(c[idx], t2) != 0) {
       bad = "inconsistent RSA key (CRT exponent)";
       goto argfail;
@@ -796,7 +975,7 @@ static void exec_import_rsa(asym_job *j) {
   if (c[RSA_QINV] == NULL) {
     c[RSA_QINV] = BN_secure_new();
     if (c[RSA_QINV] == NULL) goto libfail;
-    BN_set_flags(c[RSA_QINV], BN_FLG_CONSTTIME);
+    CRATON_BN_CONSTTIME(c[RSA_QINV]);
     if (BN_mod_inverse(c[RSA_QINV], q, p, bn) == NULL) {
       bad = "inconsistent RSA key (q not invertible mod p)";
       goto argfail;
@@ -807,15 +986,7 @@ static void exec_import_rsa(asym_job *j) {
     if (!BN_is_one(t)) goto qinv_bad;
   }
 
-  static const char *const names[RSA_NCOMP] = {
-      OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
-      OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
-      OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
-      OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
-  for (int i = 0; i < RSA_NCOMP; i++) {
-    if (!OSSL_PARAM_BLD_push_BN(bld, names[i], c[i])) goto libfail;
-  }
-  j->out_key = fromdata("RSA", bld, EVP_PKEY_KEYPAIR);
+  j->out_key = rsa_from_components(c, true);
   if (j->out_key == NULL) goto libfail;
   j->out_priv = true;
   goto done;
@@ -835,7 +1006,6 @@ done:
   BN_clear_free(qm1);
   BN_clear_free(t2);
   BN_CTX_free(bn);
-  OSSL_PARAM_BLD_free(bld);
 }
 
 /*
@@ -848,13 +1018,12 @@ static EVP_PKEY *ec_build(asym_job *j, const curve_info *curve,
   EC_POINT *pub = NULL, *given = NULL;
   BIGNUM *d = NULL;
   BN_CTX *bn = BN_CTX_new();
-  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
   uint8_t enc[1 + 2 * 66];
   size_t enclen = 0;
   EVP_PKEY *pk = NULL;
   const char *bad = NULL;
 
-  if (group == NULL || bn == NULL || bld == NULL) goto libfail;
+  if (group == NULL || bn == NULL) goto libfail;
   if (privv != NULL && privv->present) {
     if (privv->len == 0 || privv->len > curve->bytes) {
       bad = "EC private value has the wrong length";
@@ -862,7 +1031,7 @@ static EVP_PKEY *ec_build(asym_job *j, const curve_info *curve,
     }
     d = BN_secure_new();
     if (d == NULL) goto libfail;
-    BN_set_flags(d, BN_FLG_CONSTTIME);
+    CRATON_BN_CONSTTIME(d);
     if (BN_bin2bn(privv->p, (int)privv->len, d) == NULL) goto libfail;
     if (BN_is_zero(d) || BN_cmp(d, EC_GROUP_get0_order(group)) >= 0) {
       bad = "EC private value out of range";
@@ -901,15 +1070,7 @@ static EVP_PKEY *ec_build(asym_job *j, const curve_info *curve,
   enclen = EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, enc,
                               sizeof enc, bn);
   if (enclen == 0) goto libfail;
-  /* AWS-LC: EC_KEY_new_by_curve_name + EC_KEY_set_public_key /
-   * EC_KEY_set_private_key + EVP_PKEY_assign_EC_KEY. */
-  if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                       OBJ_nid2sn(curve->nid), 0) ||
-      !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, enc,
-                                        enclen) ||
-      (d != NULL && !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d)))
-    goto libfail;
-  pk = fromdata("EC", bld, d != NULL ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY);
+  pk = ec_from_components(curve, pub, d, enc, enclen);
   if (pk == NULL) goto libfail;
   goto done;
 
@@ -924,7 +1085,6 @@ done:
   BN_clear_free(d);
   BN_CTX_free(bn);
   EC_GROUP_free(group);
-  OSSL_PARAM_BLD_free(bld);
   return pk;
 }
 
@@ -1066,8 +1226,55 @@ lib:
  * EdDSA variant selection on the EVP_PKEY_CTX of EVP_DigestSign/VerifyInit:
  * OpenSSL >= 3.2 takes "instance" and "context-string"; 3.0 / 3.1 have no
  * settable parameters, so only pure Ed25519 / Ed448 with an empty context.
- * AWS-LC: ED25519ctx_sign / ED25519ph_sign (no Ed448 at all).
+ * AWS-LC: ED25519ctx_sign / ED25519ph_sign (no Ed448 at all), see
+ * eddsa_awslc_variant().
  */
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+/*
+ * Ed25519ctx / Ed25519ph on AWS-LC (EVP_DigestSign does pure Ed25519 only):
+ * ED25519ctx_* / ED25519ph_* over the raw key, whose 64-byte private form is
+ * seed || public key.  Returns false for pure Ed25519 (the EVP path).
+ */
+static bool eddsa_awslc_variant(asym_job *j, bool signing) {
+  bool ctx_given = j->extra.present && j->extra.len > 0;
+  if (!j->eddsa_ph && !ctx_given) return false;
+  const uint8_t *ctx = ctx_given ? j->extra.p : NULL;
+  size_t ctx_len = ctx_given ? j->extra.len : 0;
+  uint8_t priv[ED25519_PRIVATE_KEY_LEN], pub[ED25519_PUBLIC_KEY_LEN];
+  size_t publen = sizeof pub, seedlen = ED25519_PRIVATE_KEY_SEED_LEN;
+  if (EVP_PKEY_get_raw_public_key(j->pkey, pub, &publen) != 1 ||
+      publen != sizeof pub) {
+    job_fail(j, CRATON_E_LIBRARY, "EVP_PKEY_get_raw_public_key");
+    return true;
+  }
+  if (signing) {
+    if (EVP_PKEY_get_raw_private_key(j->pkey, priv, &seedlen) != 1 ||
+        seedlen != ED25519_PRIVATE_KEY_SEED_LEN) {
+      craton_wipe(priv, sizeof priv);
+      job_fail(j, CRATON_E_LIBRARY, "EVP_PKEY_get_raw_private_key");
+      return true;
+    }
+    memcpy(priv + ED25519_PRIVATE_KEY_SEED_LEN, pub, sizeof pub);
+    if (job_alloc_out(j, ED25519_SIGNATURE_LEN)) {
+      int ok = j->eddsa_ph ? ED25519ph_sign(j->out, j->data.p, j->data.len,
+                                            priv, ctx, ctx_len)
+                           : ED25519ctx_sign(j->out, j->data.p, j->data.len,
+                                             priv, ctx, ctx_len);
+      if (ok != 1) job_fail(j, CRATON_E_LIBRARY, "Ed25519 signing");
+    }
+    craton_wipe(priv, sizeof priv);
+  } else {
+    j->verified =
+        j->sig.len == ED25519_SIGNATURE_LEN &&
+        (j->eddsa_ph ? ED25519ph_verify(j->data.p, j->data.len, j->sig.p, pub,
+                                        ctx, ctx_len)
+                     : ED25519ctx_verify(j->data.p, j->data.len, j->sig.p,
+                                         pub, ctx, ctx_len)) == 1;
+    ERR_clear_error();
+  }
+  return true;
+}
+#else
 static bool eddsa_configure(asym_job *j, EVP_PKEY_CTX *pctx) {
   bool ed448 = j->curve->nid == EVP_PKEY_ED448;
   bool ctx_given = j->extra.present && j->extra.len > 0;
@@ -1096,8 +1303,12 @@ static bool eddsa_configure(asym_job *j, EVP_PKEY_CTX *pctx) {
   }
   return true;
 }
+#endif
 
 static void exec_eddsa(asym_job *j, bool signing) {
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  if (eddsa_awslc_variant(j, signing)) return;
+#endif
   EVP_MD_CTX *mctx = EVP_MD_CTX_new();
   EVP_PKEY_CTX *pctx = NULL;
   if (mctx == NULL) {
@@ -1110,7 +1321,11 @@ static void exec_eddsa(asym_job *j, bool signing) {
     job_fail(j, CRATON_E_LIBRARY, "EdDSA init");
     goto done;
   }
+#if !defined(CRATON_CRYPTO_LIB_AWSLC)
   if (!eddsa_configure(j, pctx)) goto done;
+#else
+  (void)pctx;
+#endif
   if (signing) {
     size_t siglen = j->curve->sigbytes;
     if (!job_alloc_out(j, siglen)) goto done;
@@ -1670,6 +1885,24 @@ static napi_value js_generate(napi_env env, napi_callback_info info) {
                    "publicExponent must be odd, >= 3 and at most 64 bits");
       goto fail;
     }
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+    /* AWS-LC rounds the size down to a multiple of 128 bits (silently) and
+     * generates with exponents of at most 32 bits: refuse what it would not
+     * give as asked. */
+    if (bits % 128 != 0) {
+      craton_throw(env, CRATON_E_ARGUMENT,
+                   "AWS-LC generates RSA moduli of a multiple of 128 bits "
+                   "only, not %lld",
+                   (long long)bits);
+      goto fail;
+    }
+    if (e->len - off > 4) {
+      craton_throw(env, CRATON_E_ARGUMENT,
+                   "AWS-LC generates RSA keys with a publicExponent of at "
+                   "most 32 bits");
+      goto fail;
+    }
+#endif
     j->gen_bits = (int)bits;
   } else {
     j->curve = prop_curve(env, argv[0], type);
@@ -2026,7 +2259,6 @@ static napi_value js_pkcs8(napi_env env, napi_callback_info info) {
     craton_throw(env, CRATON_E_ARGUMENT, "not a private key");
     return NULL;
   }
-  /* AWS-LC: EVP_marshal_private_key into a CBB. */
   PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k->pkey);
   unsigned char *der = NULL;
   int len = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : 0;
@@ -2062,8 +2294,7 @@ static napi_value js_public_only(napi_env env, napi_callback_info info) {
 static napi_value bn_param_value(napi_env env, EVP_PKEY *pk, const char *param,
                                  size_t pad) {
   BIGNUM *b = NULL;
-  /* AWS-LC: RSA_get0_key / RSA_get0_factors / RSA_get0_crt_params,
-   * EC_KEY_get0_private_key. */
+  /* AWS-LC: RSA_get0_* / EC_KEY_get0_private_key via awslc_get_bn_param(). */
   if (EVP_PKEY_get_bn_param(pk, param, &b) != 1 || b == NULL) {
     craton_throw_openssl(env, CRATON_E_LIBRARY, param);
     return NULL;
@@ -2122,11 +2353,19 @@ static napi_value js_export(napi_env env, napi_callback_info info) {
     size_t enclen = 0, outlen = 0;
     EC_GROUP *group = EC_GROUP_new_by_curve_name(k->curve->nid);
     EC_POINT *pt = group ? EC_POINT_new(group) : NULL;
-    /* AWS-LC: EC_KEY_get0_public_key. */
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+    const EC_KEY *eck = EVP_PKEY_get0_EC_KEY(k->pkey);
+    const EC_POINT *kp = eck != NULL ? EC_KEY_get0_public_key(eck) : NULL;
+    if (pt != NULL && kp != NULL &&
+        (enclen = EC_POINT_point2oct(group, kp, POINT_CONVERSION_UNCOMPRESSED,
+                                     enc, sizeof enc, NULL)) != 0 &&
+        EC_POINT_oct2point(group, pt, enc, enclen, NULL) == 1) {
+#else
     if (pt != NULL &&
         EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_PUB_KEY, enc,
                                         sizeof enc, &enclen) == 1 &&
         EC_POINT_oct2point(group, pt, enc, enclen, NULL) == 1) {
+#endif
       outlen = EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED,
                                   out, sizeof out, NULL);
     }

