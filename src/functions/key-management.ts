@@ -1,6 +1,7 @@
 /** Key management (PKCS#11 3.0 section 5.18): generating secret keys and key pairs, wrapping and unwrapping secret keys. */
 import { CKA, CKF_MECH, CKO, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
+import { BackendError } from '../backends/backend';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
 import type { Session } from '../sessions/session';
@@ -103,6 +104,46 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       hsm.keys.put(privateObject, pair.privateKey);
       call.setUlong('phPublicKey', publicObject.handle);
       call.setUlong('phPrivateKey', privateObject.handle);
+    },
+
+    async C_DeriveKey(call) {
+      const hsm = module.ready();
+      const session = hsm.sessions.get(call.ulong('hSession'));
+      const mechanism = call.mechanism('pMechanism');
+      const template = templateFromWire(call.template('pTemplate').attributes);
+      call.checkOutUlong('phKey');
+      const spec = hsm.mechanisms.get(mechanism.type);
+      if (!spec.agreement) throw new CkError(CKR.CKR_MECHANISM_INVALID, 'not a derivation mechanism');
+      const agreement = spec.agreement(mechanism.param);
+      const base = operationKey(hsm, session, call.ulong('hBaseKey'), spec, CKA.CKA_DERIVE);
+      require(base.attributes.get(CKA.CKA_CLASS) === CKO.CKO_PRIVATE_KEY, CKR.CKR_KEY_TYPE_INCONSISTENT, 'ECDH needs a private key');
+      implied(template, CKA.CKA_CLASS, CKO.CKO_SECRET_KEY);
+      require(template.has(CKA.CKA_KEY_TYPE), CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_KEY_TYPE is required');
+      const valueLen = template.get(CKA.CKA_VALUE_LEN);
+      template.delete(CKA.CKA_VALUE_LEN);
+      const deriveTemplate = base.attributes.get(CKA.CKA_DERIVE_TEMPLATE);
+      if (deriveTemplate instanceof Map) {
+        for (const [type, value] of deriveTemplate) implied(template, type, value);
+      }
+      checkPlacement(session, template, true);
+      const native = await hsm.keys.get(base);
+      if (native.type !== 'ec') throw new CkError(CKR.CKR_KEY_TYPE_INCONSISTENT);
+      let z: Uint8Array;
+      try {
+        z = await hsm.backend.deriveEcdh(native, agreement.peerPublic);
+      } catch (e) {
+        throw e instanceof BackendError && e.code === 'ARGUMENT' ? new CkError(CKR.CKR_MECHANISM_PARAM_INVALID, 'the peer public value is not a point of this curve') : e;
+      }
+      // Without CKA_VALUE_LEN the key takes the whole secret, except where its type fixes the size.
+      const length = typeof valueLen === 'number' ? valueLen : z.length;
+      const value = Uint8Array.from(agreement.kdf(hsm.backend, z, length));
+      z.fill(0);
+      const key = buildObject(template, new Map<number, AttributeValue>([[CKA.CKA_VALUE, value], [CKA.CKA_LOCAL, false]]), { isSecurityOfficer: session.token.loginState === 'so' });
+      completeSecretKey(hsm.backend, key);
+      // A derived key inherits the base key's history (section 4.10).
+      key.set(CKA.CKA_ALWAYS_SENSITIVE, base.attributes.get(CKA.CKA_ALWAYS_SENSITIVE) === true && key.get(CKA.CKA_SENSITIVE) === true);
+      key.set(CKA.CKA_NEVER_EXTRACTABLE, base.attributes.get(CKA.CKA_NEVER_EXTRACTABLE) === true && key.get(CKA.CKA_EXTRACTABLE) === false);
+      call.setUlong('phKey', hsm.objects.add(session, key).handle);
     },
 
     async C_WrapKey(call) {

@@ -1,6 +1,6 @@
 /** What each mechanism family file declares about its mechanisms. */
 import type { KeyPairParams, RsaEncryptionParams, SignatureParams } from '../backends/asymmetric';
-import type { DigestAlgorithm } from '../backends/backend';
+import type { CryptoBackend, DigestAlgorithm } from '../backends/backend';
 import type { CipherSpec, MacSpec } from '../backends/symmetric';
 import type { AttributeMap } from '../objects/attribute-value';
 import type { WireParam } from '../wire/codec';
@@ -35,6 +35,14 @@ export interface KeyPairGeneration {
   params(publicTemplate: AttributeMap): KeyPairParams;
 }
 
+/** ECDH as a mechanism uses it (PKCS#11 3.0 section 2.3.14). */
+export interface KeyAgreement {
+  /** The other party's public point (raw or DER-wrapped) or public key. */
+  readonly peerPublic: Uint8Array;
+  /** Turns the shared secret Z into `length` bytes of key material (CKD_NULL: Z itself, cut). */
+  kdf(backend: CryptoBackend, z: Uint8Array, length: number): Uint8Array;
+}
+
 export interface MechanismSpec {
   readonly type: number;
   /** CK_MECHANISM_INFO: key sizes in the unit the spec gives for this mechanism (bits or bytes). */
@@ -60,6 +68,8 @@ export interface MechanismSpec {
   readonly generateKeyPair?: KeyPairGeneration;
   /** For RSA encryption: the padding for this parameter (single-part, off the JS thread). */
   rsaEncryption?(param: WireParam): RsaEncryptionParams;
+  /** For key agreement (C_DeriveKey): the peer's public value and how the shared secret becomes key material. */
+  agreement?(param: WireParam): KeyAgreement;
   /** For AES key wrap (RFC 3394, or RFC 5649 when padded): single-part encryption and key wrapping. */
   keyWrap?(param: WireParam): { readonly padded: boolean };
 }

@@ -3,12 +3,13 @@ import { CKR } from '../generated/constants';
 import { CkError } from '../ck-error';
 import { aesFamily } from './aes';
 import { digestFamily } from './digest';
+import { ecdhFamily } from './ecdh';
 import { ecdsaFamily } from './ecdsa';
 import { hmacFamily } from './hmac';
 import { rsaFamily } from './rsa';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 
-const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily, rsaFamily, ecdsaFamily];
+const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily, rsaFamily, ecdsaFamily, ecdhFamily];
 
 export class MechanismRegistry {
   private readonly byType = new Map<number, MechanismSpec>();
