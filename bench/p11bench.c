@@ -20,6 +20,25 @@
  * measurement, untimed). Threads that need a session open their own
  * beforehand.
  *
+ * Crypto operations (one op = both calls where two are named): ecsign /
+ * ecverify (C_SignInit+C_Sign / C_VerifyInit+C_Verify, CKM_ECDSA over a
+ * 32-byte hash, P-256), rsasign / rsaverify (CKM_SHA256_RSA_PKCS over 64
+ * bytes, RSA-2048), gcm1k / gcm1m (C_EncryptInit+C_Encrypt, CKM_AES_GCM with
+ * AES-256, a fresh 12-byte IV per op, no AAD, 128-bit tag, over 1 KiB / 1 MiB),
+ * digest1m (C_DigestInit+C_Digest, SHA-256 of 1 MiB), ecgen (C_GenerateKeyPair,
+ * EC P-256) and aesgen (C_GenerateKey, AES-256), both as session objects that
+ * are destroyed after the measurement, untimed. The run logs in as the user
+ * once (PIN --pin) before the first of them. The keys are token objects
+ * labelled bench-ec / bench-rsa / bench-aes made beforehand by --keygen
+ * (default, --keys token), or session objects generated at start (--keys
+ * session). Verify checks a signature made before the measurement. --split
+ * times the two calls of a two-call op separately (JSON init_us / call_us,
+ * mean microseconds per op; adds two clock reads per op).
+ *
+ *   p11bench MODULE.so [--label L] --keygen
+ *
+ * generates the token keys of the crypto operations (those not there yet).
+ *
  *   p11bench MODULE.so --label L --populate N [--populate-budget S]
  *
  * fills the token labelled L with data objects "obj-000000".."obj-<N-1>"
@@ -79,6 +98,14 @@ typedef struct {
   CK_ULONG ulParameterLen;
 } CK_MECHANISM;
 
+/* CK_GCM_PARAMS as in the v2.40 headers (SoftHSMv2 2.6 and Craton: with ulIvBits). */
+typedef struct {
+  CK_BYTE *pIv;
+  CK_ULONG ulIvLen, ulIvBits;
+  CK_BYTE *pAAD;
+  CK_ULONG ulAADLen, ulTagBits;
+} CK_GCM_PARAMS;
+
 typedef struct {
   void *CreateMutex, *DestroyMutex, *LockMutex, *UnlockMutex;
   CK_FLAGS flags;
@@ -100,6 +127,31 @@ typedef struct {
 #define CKA_LABEL 0x3UL
 #define CKA_APPLICATION 0x10UL
 #define CKA_VALUE 0x11UL
+#define CKR_USER_ALREADY_LOGGED_IN 0x100UL
+#define CKU_USER 1UL
+#define CKO_PUBLIC_KEY 0x2UL
+#define CKO_PRIVATE_KEY 0x3UL
+#define CKO_SECRET_KEY 0x4UL
+#define CKK_RSA 0x0UL
+#define CKK_EC 0x3UL
+#define CKK_AES 0x1fUL
+#define CKA_KEY_TYPE 0x100UL
+#define CKA_SENSITIVE 0x103UL
+#define CKA_ENCRYPT 0x104UL
+#define CKA_DECRYPT 0x105UL
+#define CKA_SIGN 0x108UL
+#define CKA_VERIFY 0x10aUL
+#define CKA_MODULUS_BITS 0x121UL
+#define CKA_PUBLIC_EXPONENT 0x122UL
+#define CKA_VALUE_LEN 0x161UL
+#define CKA_EXTRACTABLE 0x162UL
+#define CKA_EC_PARAMS 0x180UL
+#define CKM_RSA_PKCS_KEY_PAIR_GEN 0x0UL
+#define CKM_SHA256_RSA_PKCS 0x40UL
+#define CKM_EC_KEY_PAIR_GEN 0x1040UL
+#define CKM_ECDSA 0x1041UL
+#define CKM_AES_KEY_GEN 0x1080UL
+#define CKM_AES_GCM 0x1087UL
 /* Not a PKCS#11 code: a find that did not return exactly one object. */
 #define RV_WRONG_COUNT 0x8b000001UL
 
@@ -143,6 +195,15 @@ typedef CK_RV (*DestroyObject_t)(CK_SESSION_HANDLE, CK_OBJECT_HANDLE);
 typedef CK_RV (*FindObjectsInit_t)(CK_SESSION_HANDLE, CK_ATTRIBUTE *, CK_ULONG);
 typedef CK_RV (*FindObjects_t)(CK_SESSION_HANDLE, CK_OBJECT_HANDLE *, CK_ULONG, CK_ULONG *);
 typedef CK_RV (*FindObjectsFinal_t)(CK_SESSION_HANDLE);
+typedef CK_RV (*SignInit_t)(CK_SESSION_HANDLE, CK_MECHANISM *, CK_OBJECT_HANDLE);
+typedef CK_RV (*Sign_t)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG *);
+typedef CK_RV (*VerifyInit_t)(CK_SESSION_HANDLE, CK_MECHANISM *, CK_OBJECT_HANDLE);
+typedef CK_RV (*Verify_t)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG);
+typedef CK_RV (*EncryptInit_t)(CK_SESSION_HANDLE, CK_MECHANISM *, CK_OBJECT_HANDLE);
+typedef CK_RV (*Encrypt_t)(CK_SESSION_HANDLE, CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG *);
+typedef CK_RV (*GenerateKey_t)(CK_SESSION_HANDLE, CK_MECHANISM *, CK_ATTRIBUTE *, CK_ULONG, CK_OBJECT_HANDLE *);
+typedef CK_RV (*GenerateKeyPair_t)(CK_SESSION_HANDLE, CK_MECHANISM *, CK_ATTRIBUTE *, CK_ULONG, CK_ATTRIBUTE *, CK_ULONG,
+                                   CK_OBJECT_HANDLE *, CK_OBJECT_HANDLE *);
 
 static CK_FUNCTION_LIST *P;
 #define CALL(name, ...) (((name##_t)P->fn[F_##name])(__VA_ARGS__))
@@ -161,6 +222,9 @@ static const char *opt_ops = "getinfo,session,random,digest";
 static int opt_init;
 static long opt_populate = -1;      /* --populate N: fill the token with N data objects, then exit */
 static double opt_populate_budget; /* --populate-budget S: stop populating after S seconds (0: no limit) */
+static int opt_keygen;              /* --keygen: generate the crypto token keys, then exit */
+static int opt_session_keys;        /* --keys session: the crypto ops use session keys made at start */
+static int opt_split;               /* --split: time the two calls of a two-call op separately */
 static CK_SLOT_ID g_slot;
 
 static double now_s(void) {
@@ -334,6 +398,141 @@ static int populate(void) {
   return 0;
 }
 
+/* ------------------------------------------------------------- crypto keys */
+
+/* The crypto operations use one EC P-256 key pair, one RSA-2048 key pair and
+ * one AES-256 key. With --keys token (the default) they are token objects
+ * labelled bench-ec / bench-rsa / bench-aes, made once per token by --keygen
+ * (run.mjs does that before the rounds) and looked up by label at start; with
+ * --keys session they are session objects generated at start in a holder
+ * session that stays open for the whole run. Either way the run logs in as
+ * the user once (the login state is per token, so every worker session is a
+ * user session) and the private and secret keys are CKA_PRIVATE and
+ * CKA_SENSITIVE, as an HSM application would make them. */
+static const CK_BYTE k_p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const CK_BYTE k_f4[] = {1, 0, 1};
+static const CK_ULONG k_rsa_bits = 2048, k_aes_len = 32;
+static const CK_ULONG k_class_pub = CKO_PUBLIC_KEY, k_class_priv = CKO_PRIVATE_KEY, k_class_secret = CKO_SECRET_KEY;
+static const CK_ULONG k_key_aes = CKK_AES;
+static const char *const k_label_ec = "bench-ec", *const k_label_rsa = "bench-rsa", *const k_label_aes = "bench-aes";
+
+static struct {
+  CK_OBJECT_HANDLE ec_pub, ec_priv, rsa_pub, rsa_priv, aes;
+} g_keys;
+static CK_SESSION_HANDLE g_holder; /* logged in; holds the session keys */
+static int g_crypto_ready;
+
+#define COUNT(t) (sizeof t / sizeof t[0])
+
+static CK_RV gen_key_pair(CK_SESSION_HANDLE s, int token, int rsa, const char *label, CK_OBJECT_HANDLE *pub,
+                          CK_OBJECT_HANDLE *priv) {
+  CK_BYTE *tok = token ? &k_true : &k_false;
+  CK_ULONG ll = label ? strlen(label) : 0;
+  CK_MECHANISM m = {rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0};
+  CK_ATTRIBUTE pub_ec[] = {{CKA_TOKEN, tok, 1}, {CKA_VERIFY, &k_true, 1},
+                           {CKA_EC_PARAMS, (void *)k_p256_oid, sizeof k_p256_oid}, {CKA_LABEL, (void *)label, ll}};
+  CK_ATTRIBUTE pub_rsa[] = {{CKA_TOKEN, tok, 1}, {CKA_VERIFY, &k_true, 1},
+                            {CKA_MODULUS_BITS, (void *)&k_rsa_bits, sizeof k_rsa_bits},
+                            {CKA_PUBLIC_EXPONENT, (void *)k_f4, sizeof k_f4}, {CKA_LABEL, (void *)label, ll}};
+  CK_ATTRIBUTE prv[] = {{CKA_TOKEN, tok, 1}, {CKA_PRIVATE, &k_true, 1}, {CKA_SENSITIVE, &k_true, 1},
+                        {CKA_EXTRACTABLE, &k_false, 1}, {CKA_SIGN, &k_true, 1}, {CKA_LABEL, (void *)label, ll}};
+  /* The label is the last attribute of each template: leave it out when there is none. */
+  CK_ULONG npub = rsa ? COUNT(pub_rsa) : COUNT(pub_ec), nprv = COUNT(prv);
+  if (!label) npub--, nprv--;
+  return CALL(GenerateKeyPair, s, &m, rsa ? pub_rsa : pub_ec, npub, prv, nprv, pub, priv);
+}
+
+static CK_RV gen_aes_key(CK_SESSION_HANDLE s, int token, const char *label, CK_OBJECT_HANDLE *key) {
+  CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+  CK_ATTRIBUTE t[] = {{CKA_CLASS, (void *)&k_class_secret, sizeof k_class_secret},
+                      {CKA_KEY_TYPE, (void *)&k_key_aes, sizeof k_key_aes},
+                      {CKA_TOKEN, token ? &k_true : &k_false, 1},
+                      {CKA_VALUE_LEN, (void *)&k_aes_len, sizeof k_aes_len},
+                      {CKA_PRIVATE, &k_true, 1},
+                      {CKA_SENSITIVE, &k_true, 1},
+                      {CKA_EXTRACTABLE, &k_false, 1},
+                      {CKA_ENCRYPT, &k_true, 1},
+                      {CKA_DECRYPT, &k_true, 1},
+                      {CKA_LABEL, (void *)label, label ? strlen(label) : 0}};
+  return CALL(GenerateKey, s, &m, t, COUNT(t) - (label ? 0 : 1), key);
+}
+
+/* Objects of this class and label on the token (up to 2 handles returned). */
+static CK_ULONG find_keys(CK_SESSION_HANDLE s, CK_ULONG cls, const char *label, CK_OBJECT_HANDLE *out) {
+  CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)label, strlen(label)}};
+  CK_OBJECT_HANDLE hs[2];
+  CK_ULONG n = 0;
+  CK_RV rv = CALL(FindObjectsInit, s, t, 2);
+  if (rv != CKR_OK) die("C_FindObjectsInit (keys)", rv);
+  if ((rv = CALL(FindObjects, s, hs, 2, &n)) != CKR_OK) die("C_FindObjects (keys)", rv);
+  if ((rv = CALL(FindObjectsFinal, s)) != CKR_OK) die("C_FindObjectsFinal (keys)", rv);
+  if (n > 0 && out) *out = hs[0];
+  return n;
+}
+
+static void login_user(CK_SESSION_HANDLE s) {
+  CK_RV rv = CALL(Login, s, CKU_USER, (CK_BYTE *)opt_pin, strlen(opt_pin));
+  if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) die("C_Login(USER)", rv);
+}
+
+/* --keygen: makes the token keys (those not there yet), printing one JSON line. */
+static int keygen_token(void) {
+  CK_SESSION_HANDLE s;
+  CK_RV rv = CALL(OpenSession, g_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+  if (rv != CKR_OK) die("C_OpenSession", rv);
+  login_user(s);
+  double secs[3] = {0, 0, 0};
+  int made = 0;
+  for (int k = 0; k < 3; k++) {
+    const char *label = k == 0 ? k_label_ec : k == 1 ? k_label_rsa : k_label_aes;
+    if (find_keys(s, k == 2 ? CKO_SECRET_KEY : CKO_PRIVATE_KEY, label, NULL) > 0) continue;
+    CK_OBJECT_HANDLE a, b;
+    double t0 = now_s();
+    rv = k == 2 ? gen_aes_key(s, 1, label, &a) : gen_key_pair(s, 1, k == 1, label, &a, &b);
+    secs[k] = now_s() - t0;
+    if (rv != CKR_OK) {
+      fprintf(stderr, "p11bench: generating the %s token key failed: rv=0x%lx\n", label, rv);
+      return 1;
+    }
+    made++;
+  }
+  CALL(Logout, s);
+  CALL(CloseSession, s);
+  printf("{\"tag\":\"%s\",\"op\":\"keygen\",\"token\":\"%s\",\"generated\":%d,\"ec_seconds\":%.4f,"
+         "\"rsa_seconds\":%.4f,\"aes_seconds\":%.4f}\n",
+         opt_tag, opt_label, made, secs[0], secs[1], secs[2]);
+  fflush(stdout);
+  return 0;
+}
+
+/* Before the first crypto operation: log in and get the keys. */
+static void prepare_crypto(void) {
+  if (g_crypto_ready) return;
+  CK_RV rv = CALL(OpenSession, g_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &g_holder);
+  if (rv != CKR_OK) die("C_OpenSession (holder)", rv);
+  login_user(g_holder);
+  if (opt_session_keys) {
+    if ((rv = gen_key_pair(g_holder, 0, 0, NULL, &g_keys.ec_pub, &g_keys.ec_priv)) != CKR_OK) die("EC P-256 key pair generation", rv);
+    if ((rv = gen_key_pair(g_holder, 0, 1, NULL, &g_keys.rsa_pub, &g_keys.rsa_priv)) != CKR_OK) die("RSA-2048 key pair generation", rv);
+    if ((rv = gen_aes_key(g_holder, 0, NULL, &g_keys.aes)) != CKR_OK) die("AES-256 key generation", rv);
+  } else {
+    struct { CK_ULONG cls; const char *label; CK_OBJECT_HANDLE *h; } want[] = {
+        {CKO_PUBLIC_KEY, k_label_ec, &g_keys.ec_pub},   {CKO_PRIVATE_KEY, k_label_ec, &g_keys.ec_priv},
+        {CKO_PUBLIC_KEY, k_label_rsa, &g_keys.rsa_pub}, {CKO_PRIVATE_KEY, k_label_rsa, &g_keys.rsa_priv},
+        {CKO_SECRET_KEY, k_label_aes, &g_keys.aes}};
+    for (size_t i = 0; i < COUNT(want); i++) {
+      CK_ULONG n = find_keys(g_holder, want[i].cls, want[i].label, want[i].h);
+      if (n != 1) {
+        fprintf(stderr, "p11bench: token \"%s\" holds %lu objects of class %lu labelled %s, expected 1 (run --keygen first)\n",
+                opt_label, n, want[i].cls, want[i].label);
+        exit(2);
+      }
+    }
+  }
+  (void)k_class_pub, (void)k_class_priv;
+  g_crypto_ready = 1;
+}
+
 /* -------------------------------------------------------------- operations */
 
 typedef struct worker {
@@ -346,18 +545,52 @@ typedef struct worker {
   CK_SESSION_HANDLE session;
   unsigned long objects; /* find: the population size of the token */
   unsigned long iter;
-  CK_OBJECT_HANDLE *created; /* create: handles to destroy afterwards */
+  CK_OBJECT_HANDLE *created; /* create, ecgen, aesgen: handles to destroy afterwards */
   size_t ncreated, capcreated;
+  CK_BYTE *in, *out;         /* crypto: input and output buffers */
+  CK_ULONG in_len, out_cap;
+  CK_BYTE sig[512];          /* verify: a signature made before the measurement */
+  CK_ULONG sig_len;
+  double t_init, t_call;     /* --split: seconds in the first and second call */
+  unsigned long nsplit;
   char pad[64];
 } worker;
 
-enum { OP_GETINFO, OP_SESSION, OP_RANDOM, OP_DIGEST, OP_FIND1K, OP_FIND10K, OP_CREATE, OP_COUNT };
-static const char *const op_names[OP_COUNT] = {"getinfo", "session", "random", "digest", "find1k", "find10k", "create"};
+enum {
+  OP_GETINFO, OP_SESSION, OP_RANDOM, OP_DIGEST, OP_FIND1K, OP_FIND10K, OP_CREATE,
+  OP_ECSIGN, OP_ECVERIFY, OP_RSASIGN, OP_RSAVERIFY, OP_GCM1K, OP_GCM1M, OP_DIGEST1M, OP_ECGEN, OP_AESGEN,
+  OP_COUNT
+};
+static const char *const op_names[OP_COUNT] = {"getinfo", "session", "random", "digest", "find1k", "find10k", "create",
+                                               "ecsign", "ecverify", "rsasign", "rsaverify", "gcm1k", "gcm1m",
+                                               "digest1m", "ecgen", "aesgen"};
 static const char *const op_calls[OP_COUNT] = {"C_GetInfo", "C_OpenSession+C_CloseSession",
                                               "C_GenerateRandom(32)", "C_DigestInit+C_Digest(SHA-256, 64 B)",
                                               "C_FindObjectsInit+C_FindObjects+C_FindObjectsFinal (class+label)",
                                               "C_FindObjectsInit+C_FindObjects+C_FindObjectsFinal (class+label)",
-                                              "C_CreateObject (token data object, 64 B value)"};
+                                              "C_CreateObject (token data object, 64 B value)",
+                                              "C_SignInit+C_Sign (CKM_ECDSA, P-256, 32 B hash)",
+                                              "C_VerifyInit+C_Verify (CKM_ECDSA, P-256, 32 B hash)",
+                                              "C_SignInit+C_Sign (CKM_SHA256_RSA_PKCS, RSA-2048, 64 B)",
+                                              "C_VerifyInit+C_Verify (CKM_SHA256_RSA_PKCS, RSA-2048, 64 B)",
+                                              "C_EncryptInit+C_Encrypt (CKM_AES_GCM, AES-256, 1 KiB)",
+                                              "C_EncryptInit+C_Encrypt (CKM_AES_GCM, AES-256, 1 MiB)",
+                                              "C_DigestInit+C_Digest (SHA-256, 1 MiB)",
+                                              "C_GenerateKeyPair (EC P-256, session objects)",
+                                              "C_GenerateKey (AES-256, session object)"};
+static int op_is_crypto(int op) { return op >= OP_ECSIGN; }
+static int op_is_keygen(int op) { return op == OP_ECGEN || op == OP_AESGEN; }
+/* Input bytes per op of the operations that process data. */
+static CK_ULONG op_input_bytes(int op) {
+  switch (op) {
+    case OP_DIGEST: return 64;
+    case OP_ECSIGN: case OP_ECVERIFY: return 32;
+    case OP_RSASIGN: case OP_RSAVERIFY: return 64;
+    case OP_GCM1K: return 1024;
+    case OP_GCM1M: case OP_DIGEST1M: return 1UL << 20;
+  }
+  return 0;
+}
 /* The find operations search the tokens labelled <label>-1k and <label>-10k. */
 static const char *const find_suffix[OP_COUNT] = {[OP_FIND1K] = "-1k", [OP_FIND10K] = "-10k"};
 static CK_SLOT_ID g_find_slot[OP_COUNT];
@@ -368,6 +601,49 @@ static int op_needs_session(int op) { return op != OP_GETINFO && op != OP_SESSIO
 
 static _Atomic int g_stop;
 static _Atomic int g_go;
+
+/* Keeps a handle to destroy after the measurement. */
+static void keep_created(worker *w, CK_OBJECT_HANDLE h) {
+  if (w->ncreated == w->capcreated) {
+    w->capcreated = w->capcreated ? w->capcreated * 2 : 4096;
+    w->created = realloc(w->created, w->capcreated * sizeof *w->created);
+    if (!w->created) die("realloc", 0);
+  }
+  w->created[w->ncreated++] = h;
+}
+
+/* An op made of two calls (Init + the call); with --split each is timed. */
+#define TWO_CALLS(init_expr, call_expr)                 \
+  do {                                                  \
+    if (!opt_split) {                                   \
+      CK_RV rv_ = (init_expr);                          \
+      if (rv_ != CKR_OK) return rv_;                    \
+      return (call_expr);                               \
+    }                                                   \
+    double a_ = now_s();                                \
+    CK_RV rv_ = (init_expr);                            \
+    double b_ = now_s();                                \
+    w->t_init += b_ - a_;                               \
+    if (rv_ != CKR_OK) return rv_;                      \
+    rv_ = (call_expr);                                  \
+    w->t_call += now_s() - b_;                          \
+    w->nsplit++;                                        \
+    return rv_;                                         \
+  } while (0)
+
+static const CK_BYTE k_hash32[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                     0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+static const CK_BYTE k_msg64[64] = {'p', '1', '1', 'b', 'e', 'n', 'c', 'h'};
+
+/* The GCM parameter: a fresh 12-byte IV per op (thread index, counter), no AAD, 128-bit tag. */
+static CK_GCM_PARAMS gcm_params(worker *w, CK_BYTE iv[12]) {
+  unsigned long n = w->iter++;
+  memset(iv, 0, 12);
+  iv[0] = (CK_BYTE)w->index;
+  for (int k = 0; k < 8; k++) iv[4 + k] = (CK_BYTE)(n >> (8 * k));
+  CK_GCM_PARAMS p = {iv, 12, 96, NULL, 0, 128};
+  return p;
+}
 
 static CK_RV one_op(worker *w) {
   switch (w->op) {
@@ -390,9 +666,52 @@ static CK_RV one_op(worker *w) {
       CK_BYTE out[32];
       CK_ULONG out_len = sizeof out;
       CK_MECHANISM m = {CKM_SHA256, NULL, 0};
-      CK_RV rv = CALL(DigestInit, w->session, &m);
+      TWO_CALLS(CALL(DigestInit, w->session, &m), CALL(Digest, w->session, (CK_BYTE *)data, sizeof data, out, &out_len));
+    }
+    case OP_DIGEST1M: {
+      CK_BYTE out[32];
+      CK_ULONG out_len = sizeof out;
+      CK_MECHANISM m = {CKM_SHA256, NULL, 0};
+      TWO_CALLS(CALL(DigestInit, w->session, &m), CALL(Digest, w->session, w->in, w->in_len, out, &out_len));
+    }
+    case OP_ECSIGN:
+    case OP_RSASIGN: {
+      int rsa = w->op == OP_RSASIGN;
+      CK_MECHANISM m = {rsa ? CKM_SHA256_RSA_PKCS : CKM_ECDSA, NULL, 0};
+      CK_BYTE sig[512];
+      CK_ULONG sig_len = sizeof sig;
+      TWO_CALLS(CALL(SignInit, w->session, &m, rsa ? g_keys.rsa_priv : g_keys.ec_priv),
+                CALL(Sign, w->session, rsa ? (CK_BYTE *)k_msg64 : (CK_BYTE *)k_hash32, rsa ? 64 : 32, sig, &sig_len));
+    }
+    case OP_ECVERIFY:
+    case OP_RSAVERIFY: {
+      int rsa = w->op == OP_RSAVERIFY;
+      CK_MECHANISM m = {rsa ? CKM_SHA256_RSA_PKCS : CKM_ECDSA, NULL, 0};
+      TWO_CALLS(CALL(VerifyInit, w->session, &m, rsa ? g_keys.rsa_pub : g_keys.ec_pub),
+                CALL(Verify, w->session, rsa ? (CK_BYTE *)k_msg64 : (CK_BYTE *)k_hash32, rsa ? 64 : 32, w->sig, w->sig_len));
+    }
+    case OP_GCM1K:
+    case OP_GCM1M: {
+      CK_BYTE iv[12];
+      CK_GCM_PARAMS p = gcm_params(w, iv);
+      CK_MECHANISM m = {CKM_AES_GCM, &p, sizeof p};
+      CK_ULONG out_len = w->out_cap;
+      TWO_CALLS(CALL(EncryptInit, w->session, &m, g_keys.aes), CALL(Encrypt, w->session, w->in, w->in_len, w->out, &out_len));
+    }
+    case OP_ECGEN: {
+      CK_OBJECT_HANDLE pub, priv;
+      CK_RV rv = gen_key_pair(w->session, 0, 0, NULL, &pub, &priv);
       if (rv != CKR_OK) return rv;
-      return CALL(Digest, w->session, (CK_BYTE *)data, sizeof data, out, &out_len);
+      keep_created(w, pub);
+      keep_created(w, priv);
+      return CKR_OK;
+    }
+    case OP_AESGEN: {
+      CK_OBJECT_HANDLE h;
+      CK_RV rv = gen_aes_key(w->session, 0, NULL, &h);
+      if (rv != CKR_OK) return rv;
+      keep_created(w, h);
+      return CKR_OK;
     }
     case OP_FIND1K:
     case OP_FIND10K: {
@@ -432,12 +751,7 @@ static CK_RV one_op(worker *w) {
       CK_OBJECT_HANDLE h;
       CK_RV rv = CALL(CreateObject, w->session, t, sizeof t / sizeof t[0], &h);
       if (rv != CKR_OK) return rv;
-      if (w->ncreated == w->capcreated) {
-        w->capcreated = w->capcreated ? w->capcreated * 2 : 4096;
-        w->created = realloc(w->created, w->capcreated * sizeof *w->created);
-        if (!w->created) die("realloc", 0);
-      }
-      w->created[w->ncreated++] = h;
+      keep_created(w, h);
       return CKR_OK;
     }
   }
@@ -461,6 +775,28 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* Crypto: buffers, and for verify a signature to check (all untimed). */
+static void prepare_worker(worker *w) {
+  int op = w->op;
+  if (op == OP_GCM1K || op == OP_GCM1M || op == OP_DIGEST1M) {
+    w->in_len = op_input_bytes(op);
+    w->out_cap = w->in_len + 16;
+    w->in = malloc(w->in_len);
+    w->out = malloc(w->out_cap);
+    if (!w->in || !w->out) die("malloc", 0);
+    for (CK_ULONG k = 0; k < w->in_len; k++) w->in[k] = (CK_BYTE)(k * 7 + (CK_ULONG)w->index);
+  }
+  if (op == OP_ECVERIFY || op == OP_RSAVERIFY) {
+    int rsa = op == OP_RSAVERIFY;
+    CK_MECHANISM m = {rsa ? CKM_SHA256_RSA_PKCS : CKM_ECDSA, NULL, 0};
+    CK_RV rv = CALL(SignInit, w->session, &m, rsa ? g_keys.rsa_priv : g_keys.ec_priv);
+    if (rv != CKR_OK) die("C_SignInit (signature to verify)", rv);
+    w->sig_len = sizeof w->sig;
+    rv = CALL(Sign, w->session, rsa ? (CK_BYTE *)k_msg64 : (CK_BYTE *)k_hash32, rsa ? 64 : 32, w->sig, &w->sig_len);
+    if (rv != CKR_OK) die("C_Sign (signature to verify)", rv);
+  }
+}
+
 static int run_one(int op, int nthreads) {
   worker *ws = aligned_alloc(64, sizeof(worker) * (size_t)nthreads);
   pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);
@@ -473,10 +809,11 @@ static int run_one(int op, int nthreads) {
     ws[i].slot = find_suffix[op] ? g_find_slot[op] : g_slot;
     ws[i].objects = g_find_objects[op];
     if (op_needs_session(op)) {
-      CK_FLAGS flags = CKF_SERIAL_SESSION | (op == OP_CREATE ? CKF_RW_SESSION : 0);
+      CK_FLAGS flags = CKF_SERIAL_SESSION | (op == OP_CREATE || op_is_keygen(op) ? CKF_RW_SESSION : 0);
       CK_RV rv = CALL(OpenSession, ws[i].slot, flags, NULL, NULL, &ws[i].session);
       if (rv != CKR_OK) die("C_OpenSession", rv);
     }
+    if (op_is_crypto(op)) prepare_worker(&ws[i]);
     pthread_create(&tids[i], NULL, worker_main, &ws[i]);
   }
   atomic_store_explicit(&g_go, 1, memory_order_release);
@@ -488,12 +825,16 @@ static int run_one(int op, int nthreads) {
   for (int i = 0; i < nthreads; i++) after += atomic_load(&ws[i].count);
   double t1 = now_s();
   atomic_store(&g_stop, 1);
-  unsigned long errors = 0;
+  unsigned long errors = 0, nsplit = 0;
   CK_RV first_error = 0;
+  double t_init = 0, t_call = 0;
   for (int i = 0; i < nthreads; i++) {
     pthread_join(tids[i], NULL);
     errors += ws[i].errors;
     if (!first_error) first_error = ws[i].first_error;
+    t_init += ws[i].t_init, t_call += ws[i].t_call, nsplit += ws[i].nsplit;
+    free(ws[i].in);
+    free(ws[i].out);
   }
   /* create: destroy what was created (warm-up included), untimed, so the
    * token does not grow from one measurement to the next. */
@@ -517,7 +858,11 @@ static int run_one(int op, int nthreads) {
          opt_tag, op_names[op], op_calls[op], nthreads, ops, secs, (double)ops / secs, errors + destroy_errors,
          first_error);
   if (find_suffix[op]) printf(",\"objects\":%lu", g_find_objects[op]);
-  if (op == OP_CREATE)
+  if (op_input_bytes(op)) printf(",\"bytes\":%lu", op_input_bytes(op));
+  if (op_is_crypto(op) && !op_is_keygen(op) && op != OP_DIGEST1M)
+    printf(",\"keys\":\"%s\"", opt_session_keys ? "session" : "token");
+  if (nsplit) printf(",\"init_us\":%.3f,\"call_us\":%.3f", t_init / (double)nsplit * 1e6, t_call / (double)nsplit * 1e6);
+  if (op == OP_CREATE || op_is_keygen(op))
     printf(",\"destroyed\":%lu,\"destroy_seconds\":%.4f,\"destroy_errors\":%lu", destroyed, d1 - d0, destroy_errors);
   printf("}\n");
   fflush(stdout);
@@ -551,7 +896,10 @@ static void prepare_find(int op) {
 static void usage(void) {
   fprintf(stderr,
           "usage: p11bench MODULE.so [--init] [--label L] [--so-pin P] [--pin P] [--seconds S] [--warmup S]\n"
-          "                [--threads 1,2] [--ops getinfo,session,random,digest,find1k,find10k,create] [--tag T]\n"
+          "                [--threads 1,2] [--ops OP,...] [--keys token|session] [--split] [--tag T]\n"
+          "       (OP: getinfo,session,random,digest,find1k,find10k,create,ecsign,ecverify,rsasign,rsaverify,\n"
+          "        gcm1k,gcm1m,digest1m,ecgen,aesgen)\n"
+          "       p11bench MODULE.so --label L --keygen [--tag T]\n"
           "       p11bench MODULE.so --label L --populate N [--populate-budget S] [--tag T]\n");
   exit(2);
 }
@@ -570,6 +918,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--ops") && v) opt_ops = argv[++i];
     else if (!strcmp(a, "--populate") && v) opt_populate = atol(argv[++i]);
     else if (!strcmp(a, "--populate-budget") && v) opt_populate_budget = atof(argv[++i]);
+    else if (!strcmp(a, "--keygen")) opt_keygen = 1;
+    else if (!strcmp(a, "--split")) opt_split = 1;
+    else if (!strcmp(a, "--keys") && v) {
+      const char *k = argv[++i];
+      if (!strcmp(k, "session")) opt_session_keys = 1;
+      else if (!strcmp(k, "token")) opt_session_keys = 0;
+      else usage();
+    }
     else if (!strcmp(a, "--threads") && v) {
       opt_nthreads = 0;
       char *copy = strdup(argv[++i]), *save = NULL;
@@ -609,6 +965,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "p11bench: no initialised token labelled \"%s\" (run with --init first)\n", opt_label);
     return 2;
   }
+  if (opt_keygen) {
+    int failed = keygen_token();
+    CALL(Finalize, NULL);
+    return failed;
+  }
   if (opt_populate >= 0) {
     int failed = populate();
     CALL(Finalize, NULL);
@@ -626,6 +987,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     if (find_suffix[op]) prepare_find(op);
+    if (op_is_crypto(op)) prepare_crypto();
     for (int t = 0; t < opt_nthreads; t++) failed |= run_one(op, opt_threads[t]);
   }
   free(ops);

@@ -13,13 +13,25 @@
 // once per run before the rounds (labelled bench-1k and bench-10k, holding
 // 1,000 and 10,000 public data objects); the population time is reported too.
 //
+// The crypto operations (group "crypto") log in as the user and use an EC
+// P-256 key pair, an RSA-2048 key pair and an AES-256 key: token objects made
+// once per token before the rounds (p11bench --keygen; the time is reported),
+// or with BENCH_KEYS=session, session objects each p11bench run generates at
+// its start. The target for every crypto row is Craton embedded >= SoftHSMv2
+// (printed met/MISSED, never enforced).
+//
 // Environment:
 //   BENCH_ROUNDS    rounds per target (default 3)
 //   BENCH_SECONDS   measured seconds per (operation, threads) (default 1.5)
 //   BENCH_WARMUP    warm-up seconds before each measurement (default 0.3)
 //   BENCH_THREADS   comma-separated thread counts (default 1,2)
 //   BENCH_OPS       operations and/or groups (default: all): getinfo,session,random,digest
-//                   (group "calls"), find1k,find10k (group "find"), create (group "create")
+//                   (group "calls"), find1k,find10k (group "find"), create (group "create"),
+//                   ecsign,ecverify,rsasign,rsaverify,gcm1k,gcm1m,digest,digest1m,ecgen,aesgen
+//                   (group "crypto"; digest is in both calls and crypto, measured once)
+//   BENCH_KEYS      token (default) or session: what the crypto keys are
+//   BENCH_SPLIT     1: time the two calls of two-call ops separately (Init vs the call)
+//                   and print the split under the table (adds two clock reads per op)
 //   BENCH_POPULATE_BUDGET  seconds allowed for filling one find token per module
 //                   (default 300); a token not full by then is used as it is, and
 //                   the output says how many objects it holds
@@ -50,15 +62,33 @@ const GROUPS = [
   { id: 'calls', title: 'Per-call overhead', ops: ['getinfo', 'session', 'random', 'digest'] },
   { id: 'find', title: 'Object search: find one data object by CKA_CLASS + CKA_LABEL (public token objects, no login)', ops: ['find1k', 'find10k'] },
   { id: 'create', title: 'Object creation: C_CreateObject of a token data object (C_DestroyObject not timed)', ops: ['create'] },
+  { id: 'crypto', title: 'Crypto', ops: ['ecsign', 'ecverify', 'rsasign', 'rsaverify', 'gcm1k', 'gcm1m', 'digest', 'digest1m', 'ecgen', 'aesgen'] },
 ];
 const OPS = [];
+// Which rows the table shows: every row of a group named in BENCH_OPS, and an
+// operation named on its own in the first group that has it (digest is in both
+// calls and crypto: it is measured once and shown in each group selected).
+const SELECTED_GROUPS = new Set();
+const NAMED_OPS = new Set();
 for (const name of (process.env.BENCH_OPS || GROUPS.map((g) => g.id).join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
   const group = GROUPS.find((g) => g.id === name);
+  if (group) SELECTED_GROUPS.add(group.id);
+  else NAMED_OPS.add(name);
   for (const op of group ? group.ops : [name]) if (!OPS.includes(op)) OPS.push(op);
 }
+const shownIn = (group, op) => OPS.includes(op) && (SELECTED_GROUPS.has(group.id) || (NAMED_OPS.has(op) && GROUPS.find((g) => g.ops.includes(op)) === group));
 // The find tokens: their label suffix and how many objects they should hold.
 const FIND_TOKENS = { find1k: { suffix: '-1k', objects: 1000 }, find10k: { suffix: '-10k', objects: 10000 } };
 const POPULATE_BUDGET = positiveNumber('BENCH_POPULATE_BUDGET', 300);
+const KEYS = process.env.BENCH_KEYS || 'token';
+if (KEYS !== 'token' && KEYS !== 'session') fail('BENCH_KEYS must be token or session');
+const SPLIT = !!process.env.BENCH_SPLIT && process.env.BENCH_SPLIT !== '0';
+// Operations that use the crypto keys (and so log in); digest does not.
+const KEYED_OPS = ['ecsign', 'ecverify', 'rsasign', 'rsaverify', 'gcm1k', 'gcm1m'];
+const CRYPTO_OPS = [...KEYED_OPS, 'digest1m', 'ecgen', 'aesgen'];
+// Input bytes per op, for MB/s (10^6 bytes per second) on the large rows.
+const MIB = 1 << 20;
+const OP_BYTES = { gcm1m: MIB, digest1m: MIB };
 const CRATON_MODULE = resolve(process.env.CRATON_HSM_MODULE || join(ROOT, 'build', 'libcraton_hsm.so'));
 
 const OP_TITLES = {
@@ -69,6 +99,15 @@ const OP_TITLES = {
   find1k: 'C_FindObjectsInit + C_FindObjects + C_FindObjectsFinal among 1,000 objects',
   find10k: 'C_FindObjectsInit + C_FindObjects + C_FindObjectsFinal among 10,000 objects',
   create: 'C_CreateObject (CKA_TOKEN=true, label, 64 B CKA_VALUE)',
+  ecsign: 'ECDSA P-256 sign: C_SignInit + C_Sign (CKM_ECDSA, 32 B hash)',
+  ecverify: 'ECDSA P-256 verify: C_VerifyInit + C_Verify (CKM_ECDSA, 32 B hash)',
+  rsasign: 'RSA-2048 sign: C_SignInit + C_Sign (CKM_SHA256_RSA_PKCS, 64 B)',
+  rsaverify: 'RSA-2048 verify: C_VerifyInit + C_Verify (CKM_SHA256_RSA_PKCS, 64 B)',
+  gcm1k: 'AES-256-GCM encrypt 1 KiB: C_EncryptInit + C_Encrypt',
+  gcm1m: 'AES-256-GCM encrypt 1 MiB: C_EncryptInit + C_Encrypt',
+  digest1m: 'C_DigestInit + C_Digest (SHA-256, 1 MiB)',
+  ecgen: 'C_GenerateKeyPair (EC P-256, session objects)',
+  aesgen: 'C_GenerateKey (AES-256, session object)',
 };
 const ALL_TARGETS = [
   { id: 'embedded', title: 'Craton embedded' },
@@ -281,6 +320,29 @@ try {
     }
   }
 
+  // The crypto keys as token objects: made once per token (Craton's two runtimes share one store).
+  const keygen = []; // { module, runtime, generated, ec_seconds, rsa_seconds, aes_seconds }
+  if (KEYS === 'token' && OPS.some((op) => KEYED_OPS.includes(op))) {
+    for (const m of populateModules) {
+      if (m.id === 'softhsm' && !plan.softhsm.module) continue;
+      const r = run(BINARY, [m.module, '--label', LABEL, '--pin', USER_PIN, '--keygen', '--tag', m.id], m.env, 300_000);
+      const line = r.stdout.split('\n').find((l) => l.trim());
+      let rec = null;
+      try {
+        rec = line ? JSON.parse(line) : null;
+      } catch {}
+      if (r.code !== 0 || !rec) {
+        failures.push(`${m.id}: generating the crypto token keys failed (exit ${r.code}${r.signal ? `, ${r.signal}` : ''}): ${r.stderr.trim()}`);
+        log(failures.at(-1));
+        if (m.id === 'softhsm') plan.softhsm.module = null;
+        else fail(failures.join('\n'));
+        continue;
+      }
+      keygen.push({ module: m.id, runtime: m.runtime ?? null, ...rec });
+      log(`${m.title}: crypto token keys generated (EC P-256 ${(rec.ec_seconds * 1000).toFixed(1)} ms, RSA-2048 ${(rec.rsa_seconds * 1000).toFixed(1)} ms, AES-256 ${(rec.aes_seconds * 1000).toFixed(1)} ms)`);
+    }
+  }
+
   const perRun = OPS.length * THREADS.length * (SECONDS + WARMUP);
   log(`${ROUNDS} round(s) × ${TARGETS.length} target(s), about ${Math.ceil(perRun * ROUNDS * TARGETS.length)} s`);
 
@@ -290,7 +352,8 @@ try {
       const p = plan[target.id];
       if (!p.module) continue;
       const args = [p.module, '--label', LABEL, '--seconds', String(SECONDS), '--warmup', String(WARMUP),
-        '--threads', THREADS.join(','), '--ops', OPS.join(','), '--tag', target.id];
+        '--threads', THREADS.join(','), '--ops', OPS.join(','), '--tag', target.id, '--pin', USER_PIN, '--keys', KEYS,
+        ...(SPLIT ? ['--split'] : [])];
       // create destroys what it created after each measurement (untimed); allow for that.
       const r = run(BINARY, args, p.env, (perRun * 2 + 120) * 1000);
       for (const line of r.stdout.split('\n')) {
@@ -331,9 +394,14 @@ try {
       .map(([t, n]) => `${t.title}: only ${fmtInt(n)}, population capped`);
     return OP_TITLES[op] + (notes.length ? ` (${notes.join('; ')})` : '');
   };
+  const fmtCell = (c, op) => {
+    const text = fmtRate(c);
+    if (!c || !OP_BYTES[op]) return text;
+    return `${text}; ${fmtInt((c.median * OP_BYTES[op]) / 1e6)} MB/s`;
+  };
   const rows = [];
   for (const group of GROUPS) {
-    for (const op of group.ops.filter((o) => OPS.includes(o))) {
+    for (const op of group.ops.filter((o) => shownIn(group, o))) {
       for (const threads of THREADS) {
         const c = Object.fromEntries(ALL_TARGETS.map((t) => [t.id, TARGETS.includes(t) ? cell(t.id, op, threads) : null]));
         rows.push({ group: group.id, op, threads, title: opTitle(op), cells: c });
@@ -345,9 +413,12 @@ try {
   for (const group of GROUPS) {
     const groupRows = rows.filter((r) => r.group === group.id);
     if (groupRows.length === 0) continue;
-    lines.push(`| **${group.title}** |${' |'.repeat(header.length - 1)}`);
+    const groupTitle = group.id === 'crypto'
+      ? `${group.title} (logged in as the user; sign, verify and GCM keys are ${KEYS === 'token' ? 'token objects made before the rounds' : 'session objects made at the start of each run'}; key generation makes session objects, destroyed untimed)`
+      : group.title;
+    lines.push(`| **${groupTitle}** |${' |'.repeat(header.length - 1)}`);
     for (const r of groupRows) {
-      lines.push(`| ${r.title} | ${r.threads} | ${fmtRate(r.cells.embedded)} | ${fmtRate(r.cells.process)} | ${fmtRate(r.cells.softhsm)} | ${fmtRatio(r.cells.embedded, r.cells.softhsm)} | ${fmtRatio(r.cells.process, r.cells.softhsm)} |`);
+      lines.push(`| ${r.title} | ${r.threads} | ${fmtCell(r.cells.embedded, r.op)} | ${fmtCell(r.cells.process, r.op)} | ${fmtCell(r.cells.softhsm, r.op)} | ${fmtRatio(r.cells.embedded, r.cells.softhsm)} | ${fmtRatio(r.cells.process, r.cells.softhsm)} |`);
     }
   }
   const table = lines.join('\n');
@@ -369,9 +440,30 @@ try {
     targets.push({ name: `create: Craton embedded / SoftHSMv2 (${t1} thread)`, want: 2,
       value: ratio(row('create', t1).cells.embedded, row('create', t1).cells.softhsm) });
   }
+  for (const r of rows.filter((x) => x.group === 'crypto')) {
+    targets.push({ name: `crypto: ${r.title}, ${r.threads} thread${r.threads > 1 ? 's' : ''}: Craton embedded / SoftHSMv2`, want: 1,
+      value: ratio(r.cells.embedded, r.cells.softhsm) });
+  }
   const fmtTargetValue = (v) => (v === null ? 'n/a' : v >= 10 ? v.toFixed(0) : v.toFixed(2));
   const targetLines = targets.map((t) =>
     `- ${t.name}: ${fmtTargetValue(t.value)}× (target ≥ ${t.want}×: ${t.value === null ? 'not measured' : t.value >= t.want ? 'met' : 'MISSED'})`);
+  const keygenLines = keygen.map((k) =>
+    `- ${k.module === 'craton' ? `Craton (${k.runtime})` : 'SoftHSMv2'}: EC P-256 key pair ${(k.ec_seconds * 1000).toFixed(1)} ms, RSA-2048 key pair ${(k.rsa_seconds * 1000).toFixed(1)} ms, AES-256 key ${(k.aes_seconds * 1000).toFixed(1)} ms (${k.generated} generated)`);
+  // BENCH_SPLIT: median microseconds per op in the first (Init) and the second call.
+  const splitLines = [];
+  if (SPLIT) {
+    const header2 = ['Operation', 'Threads', ...TARGETS.map((t) => `${t.title}: Init µs + call µs`)];
+    splitLines.push(`| ${header2.join(' | ')} |`, `|${header2.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`);
+    for (const r of rows.filter((x, i, all) => all.findIndex((y) => y.op === x.op && y.threads === x.threads) === i)) {
+      const parts = TARGETS.map((t) => {
+        const ss = samples.filter((s) => s.target === t.id && s.op === r.op && s.threads === r.threads && s.init_us !== undefined);
+        if (!ss.length) return 'n/a';
+        return `${median(ss.map((s) => s.init_us)).toFixed(1)} + ${median(ss.map((s) => s.call_us)).toFixed(1)}`;
+      });
+      if (parts.every((p) => p === 'n/a')) continue;
+      splitLines.push(`| ${r.title} | ${r.threads} | ${parts.join(' | ')} |`);
+    }
+  }
   const populationLines = population.map((p) =>
     `- ${p.module === 'craton' ? `Craton (${p.runtime})` : 'SoftHSMv2'}: token ${p.token} filled with ${fmtInt(p.created)} objects in ${p.seconds.toFixed(1)} s (${fmtInt(p.ops_per_s)} creates/s, one thread, one session), holds ${fmtInt(p.objects)}${p.capped ? `, CAPPED: BENCH_POPULATE_BUDGET=${POPULATE_BUDGET} s ran out` : ''}`);
 
@@ -384,6 +476,9 @@ try {
     '',
     ...(targets.length ? ['Targets (ratios of the medians above):', '', ...targetLines, ''] : []),
     ...(population.length ? ['Find tokens, filled once per run before the rounds (one op of the find rows = C_FindObjectsInit({CKA_CLASS=CKO_DATA, CKA_LABEL}) + C_FindObjects + C_FindObjectsFinal, asserted to return exactly 1 object; all objects are CKO_DATA, so the label is what selects):', '', ...populationLines, ''] : []),
+    ...(splitLines.length > 2 ? ['Per-call split (BENCH_SPLIT=1): median over the rounds of the mean wall-clock microseconds per op spent in the first call (C_*Init) and in the second (C_Sign, C_Verify, C_Encrypt, C_Digest), per thread:', '', ...splitLines, ''] : []),
+    ...(keygen.length ? ['Crypto token keys, generated once per token before the rounds (p11bench --keygen, one C_GenerateKeyPair / C_GenerateKey each):', '', ...keygenLines, ''] : []),
+    ...(OPS.some((op) => CRYPTO_OPS.includes(op)) ? ['Crypto rows: one op = both calls named; ECDSA signs a fixed 32-byte hash, RSA signs 64 bytes with CKM_SHA256_RSA_PKCS (the module hashes), verify checks a signature made before the measurement, GCM uses a fresh 12-byte IV per op, no AAD and a 128-bit tag; MB/s = 10^6 bytes of input per second. Private and secret keys are CKA_PRIVATE, CKA_SENSITIVE and not extractable.', ''] : []),
     ...(OPS.includes('create') ? ['Create rows: one op = one C_CreateObject of a public token data object with a unique label and a 64-byte CKA_VALUE in a R/W session per thread; the objects are destroyed after each measurement, untimed (C_DestroyObject is not counted).', ''] : []),
     `- Date: ${facts.date}`,
     `- Machine: ${facts.cpu}, ${facts.nproc} CPU(s), ${facts.kernel}, load average at start ${facts.loadavg.join(' ')}, at end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
@@ -402,8 +497,9 @@ try {
     mkdirSync(RESULTS, { recursive: true });
     const json = {
       facts: { ...facts, loadavg_end: os.loadavg().map((x) => Number(x.toFixed(2))) },
-      settings: { rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, threads: THREADS, ops: OPS, targets: TARGETS.map((t) => t.id), craton: CRATON_MODULE, softhsm: softhsmPath, populate_budget: POPULATE_BUDGET },
-      groups: GROUPS.map((g) => ({ ...g, ops: g.ops.filter((o) => OPS.includes(o)) })).filter((g) => g.ops.length),
+      keygen,
+      settings: { keys: KEYS, split: SPLIT, rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, threads: THREADS, ops: OPS, targets: TARGETS.map((t) => t.id), craton: CRATON_MODULE, softhsm: softhsmPath, populate_budget: POPULATE_BUDGET },
+      groups: GROUPS.map((g) => ({ ...g, ops: g.ops.filter((o) => shownIn(g, o)) })).filter((g) => g.ops.length),
       targets,
       population,
       rows,
