@@ -150,8 +150,7 @@ static CK_RV round_trip(craton_transport *t, const craton_function_desc *fn, voi
     return CRATON_RV_DEVICE_ERROR;
   }
   rv = craton_decode_reply(reply, reply_len, fn, argv, id);
-  volatile uint8_t *wipe = reply;
-  for (size_t i = 0; i < reply_len; i++) wipe[i] = 0;
+  explicit_bzero(reply, reply_len);
   free(reply);
   return rv;
 }

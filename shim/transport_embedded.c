@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef int (*start_fn)(const char *script, char *err, size_t errlen);
 typedef int (*call_fn)(const uint8_t *req, size_t len, uint8_t **reply, size_t *reply_len);
@@ -29,9 +30,8 @@ static int embedded_call(craton_transport *base, const uint8_t *req, size_t req_
   if (t->call(req, req_len, &r, &n) != 0) return -1;
   /* Hand back memory the shim owns, so every transport frees replies the same way. */
   uint8_t *copy = malloc(n ? n : 1);
-  if (copy) {
-    for (size_t i = 0; i < n; i++) copy[i] = r[i];
-  }
+  if (copy && n) memcpy(copy, r, n);
+  explicit_bzero(r, n);
   t->release(r);
   if (!copy) return -1;
   *reply = copy;

@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* explicit_bzero */
 #include "wire.h"
 
 #include <stdlib.h>
@@ -13,8 +14,7 @@ void craton_buf_init(craton_buf *b) {
 void craton_buf_free(craton_buf *b) {
   if (b->data) {
     /* Frames may carry PINs and key material. */
-    volatile uint8_t *p = b->data;
-    for (size_t i = 0; i < b->len; i++) p[i] = 0;
+    explicit_bzero(b->data, b->len);
     free(b->data);
   }
   craton_buf_init(b);
@@ -36,8 +36,7 @@ static int reserve(craton_buf *b, size_t n) {
   }
   if (b->data) {
     memcpy(d, b->data, b->len);
-    volatile uint8_t *old = b->data;
-    for (size_t i = 0; i < b->len; i++) old[i] = 0;
+    explicit_bzero(b->data, b->len);
     free(b->data);
   }
   b->data = d;
