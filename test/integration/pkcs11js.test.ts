@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { CKM } from '../../src/generated/constants';
 import { MechanismRegistry } from '../../src/mechanisms/registry';
 import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
+import { ckrOf } from '../helpers/pkcs11js-errors';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
 const {
@@ -85,22 +86,6 @@ const DIGESTS: ReadonlyArray<readonly [string, number, string]> = [
 const RO = CKF_SERIAL_SESSION;
 const RW = CKF_SERIAL_SESSION | CKF_RW_SESSION;
 
-/**
- * Runs fn and returns the CK_RV it fails with (fails the test if it succeeds). pkcs11js throws
- * Pkcs11Error with .code, except from C_CreateObject/C_CopyObject/C_SetAttributeValue, which its
- * JS subclass overrides without the wrapper, so those throw a plain Error "CKR_NAME:code".
- */
-function ckrOf(fn: () => unknown): number {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof pkcs11js.Pkcs11Error) return e.code;
-    const m = e instanceof Error ? /^(CKR_[A-Z0-9_]+):(\d+)$/.exec(e.message) : null;
-    if (m) return Number(m[2]);
-    throw e;
-  }
-  throw new Error('expected a Pkcs11Error, but the call succeeded');
-}
 
 const bool = (b: Buffer | undefined): boolean => {
   expect(b?.length).toBe(1);

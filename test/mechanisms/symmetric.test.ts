@@ -11,22 +11,11 @@ import * as pkcs11js from 'pkcs11js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CKA, CKK, CKM, CKO, CKR } from '../../src/generated/constants';
 import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
+import { ckrOf } from '../helpers/pkcs11js-errors';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
 const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
 
-/** The CK_RV fn fails with (see pkcs11js.test.ts: C_CreateObject throws a plain Error "CKR_X:n"). */
-function ckrOf(fn: () => unknown): number {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof pkcs11js.Pkcs11Error) return e.code;
-    const m = e instanceof Error ? /^(CKR_[A-Z0-9_]+):(\d+)$/.exec(e.message) : null;
-    if (m) return Number(m[2]);
-    throw e;
-  }
-  throw new Error('expected a Pkcs11Error, but the call succeeded');
-}
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

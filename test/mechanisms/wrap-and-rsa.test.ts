@@ -4,22 +4,12 @@ import * as pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG_MGF, CKK, CKM, CKO, CKR, CKZ } from '../../src/generated/constants';
 import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
+import { ckrOf } from '../helpers/pkcs11js-errors';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
 const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
 const b64 = (s: string) => Buffer.from(s, 'base64url');
 
-function ckrOf(fn: () => unknown): number {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof pkcs11js.Pkcs11Error) return e.code;
-    const m = e instanceof Error ? /^(CKR_[A-Z0-9_]+):(\d+)$/.exec(e.message) : null;
-    if (m) return Number(m[2]);
-    throw e;
-  }
-  throw new Error('expected a Pkcs11Error, but the call succeeded');
-}
 
 describe('RSA encryption and key wrapping (pkcs11js, process transport)', () => {
   const mod = new pkcs11js.PKCS11();
