@@ -148,7 +148,7 @@ if (TARGETS.length === 0) fail('BENCH_TARGETS selects nothing (use embedded,proc
 // ------------------------------------------------------------------ helpers
 
 function run(cmd, args, env, timeoutMs = 60_000) {
-  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 });
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: Math.ceil(timeoutMs), maxBuffer: 16 << 20 });
   return {
     code: r.error ? -1 : r.status ?? -1,
     signal: r.signal,

@@ -222,7 +222,13 @@ napi_value js_respond(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_CRATON_RESPOND", "craton_bridge.respond(id, reply): id must be a request id");
     return nullptr;
   }
-  complete_with(env, g_rt, static_cast<uint64_t>(id), argv[1]);
+  Runtime *rt = g_rt;
+  // The last late reply (one that waited for the thread pool) has gone out: run
+  // on_async once more, so the loop thread polls for the caller's next request
+  // rather than sleeping in epoll and paying a wake-up on it.
+  if (complete_with(env, rt, static_cast<uint64_t>(id), argv[1]) && rt->inflight.empty() &&
+      g.head.load(std::memory_order_relaxed) != kClosed)
+    uv_async_send(&g.async);
   return nullptr;
 }
 
