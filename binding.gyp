@@ -35,7 +35,6 @@
         'native/crypto/util.c',
         'native/crypto/digest.c',
         'native/crypto/random.c',
-        'native/crypto/kdf.c',
         'native/crypto/aead.c',
         'native/crypto/symmetric.c',
         'native/crypto/asymmetric.c',

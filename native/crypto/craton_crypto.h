@@ -5,7 +5,6 @@
  *   init.c    module registration, libraryInfo()
  *   digest.c  EVP_MD_CTX handles and one-shot digests
  *   random.c  RAND_bytes
- *   kdf.c     PBKDF2-HMAC-SHA256 on the libuv thread pool
  *   aead.c    AES-256-GCM seal/open and HKDF-SHA256 (encryption at rest)
  *   symmetric.c  ciphers, MACs and KDFs for the mechanisms
  *   asymmetric.c key pairs (EVP_PKEY handles), signatures, RSA encryption, ECDH
@@ -97,7 +96,6 @@ napi_value craton_undefined(napi_env env);
 
 bool craton_register_digest(napi_env env, napi_value exports);
 bool craton_register_random(napi_env env, napi_value exports);
-bool craton_register_kdf(napi_env env, napi_value exports);
 bool craton_register_aead(napi_env env, napi_value exports);
 bool craton_register_symmetric(napi_env env, napi_value exports);
 bool craton_register_asymmetric(napi_env env, napi_value exports);

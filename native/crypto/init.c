@@ -200,7 +200,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   if (napi_define_properties(env, exports, 1, props) != napi_ok ||
       !craton_register_digest(env, exports) ||
       !craton_register_random(env, exports) ||
-      !craton_register_kdf(env, exports) ||
       !craton_register_aead(env, exports) ||
       !craton_register_symmetric(env, exports) ||
       !craton_register_asymmetric(env, exports)) {

@@ -69,12 +69,6 @@ export interface NativeAddon extends SymmetricAddon, AsymmetricAddon {
   aes256GcmSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
   aes256GcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
-  pbkdf2HmacSha256(
-    password: Uint8Array,
-    salt: Uint8Array,
-    iterations: number,
-    length: number,
-  ): Promise<Uint8Array>;
 }
 
 export interface LibcryptoBackend extends CryptoBackend {
@@ -191,8 +185,9 @@ export function loadLibcryptoBackend(addonPath?: string): LibcryptoBackend {
       iterations: number,
       length: number,
     ): Promise<Uint8Array> {
+      // The general PBKDF2 of symmetric.c, with the digest PIN verifiers use.
       try {
-        return await addon.pbkdf2HmacSha256(password, salt, iterations, length);
+        return await addon.pbkdf2('sha256', password, salt, iterations, length);
       } catch (err) {
         throw toBackendError(err);
       }
