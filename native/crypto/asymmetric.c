@@ -252,17 +252,12 @@ static napi_value pkey_wrap(napi_env env, EVP_PKEY *pkey, key_type type,
 
 /* Any key handle (freed or not); throws ARGUMENT otherwise. */
 static craton_pkey *pkey_unwrap_any(napi_env env, napi_value v) {
-  napi_valuetype t;
-  bool tagged = false;
-  void *p = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
-      napi_check_object_type_tag(env, v, &PKEY_TAG, &tagged) != napi_ok ||
-      !tagged || napi_get_value_external(env, v, &p) != napi_ok || p == NULL ||
-      ((craton_pkey *)p)->magic != PKEY_MAGIC) {
+  craton_pkey *p = (craton_pkey *)craton_external_of(env, v, &PKEY_TAG);
+  if (p == NULL || p->magic != PKEY_MAGIC) {
     craton_throw(env, CRATON_E_ARGUMENT, "not a key handle");
     return NULL;
   }
-  return (craton_pkey *)p;
+  return p;
 }
 
 /* A live key handle; throws STATE if freed. */

@@ -89,6 +89,10 @@ napi_value craton_uint8array_from(napi_env env, const uint8_t *src, size_t len);
 /* Zeroise memory in a way the compiler cannot elide (OPENSSL_cleanse). */
 void craton_wipe(void *p, size_t len);
 
+/* The native object behind an external carrying this type tag, or NULL if v
+ * is anything else (no exception is thrown: the caller names what it wanted). */
+void *craton_external_of(napi_env env, napi_value v, const napi_type_tag *tag);
+
 /* napi_undefined (or NULL if even that failed). */
 napi_value craton_undefined(napi_env env);
 

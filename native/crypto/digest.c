@@ -125,17 +125,12 @@ static napi_value digest_wrap(napi_env env, const EVP_MD *md, EVP_MD_CTX *ctx) {
 
 /* Unwrap a digest handle (any state); throws ARGUMENT if it is not one. */
 static craton_digest *digest_unwrap(napi_env env, napi_value v) {
-  napi_valuetype t;
-  bool tagged = false;
-  void *p = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
-      napi_check_object_type_tag(env, v, &DIGEST_TAG, &tagged) != napi_ok ||
-      !tagged || napi_get_value_external(env, v, &p) != napi_ok || p == NULL ||
-      ((craton_digest *)p)->magic != DIGEST_MAGIC) {
+  craton_digest *p = (craton_digest *)craton_external_of(env, v, &DIGEST_TAG);
+  if (p == NULL || p->magic != DIGEST_MAGIC) {
     craton_throw(env, CRATON_E_ARGUMENT, "not a digest handle");
     return NULL;
   }
-  return (craton_digest *)p;
+  return p;
 }
 
 /* Unwrap and require an ACTIVE context; throws STATE otherwise. */

@@ -255,17 +255,12 @@ static void cipher_finalize(napi_env env, void *data, void *hint) {
 }
 
 static craton_cipher *cipher_unwrap(napi_env env, napi_value v) {
-  napi_valuetype t;
-  bool tagged = false;
-  void *p = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
-      napi_check_object_type_tag(env, v, &CIPHER_TAG, &tagged) != napi_ok ||
-      !tagged || napi_get_value_external(env, v, &p) != napi_ok || p == NULL ||
-      ((craton_cipher *)p)->magic != CTX_MAGIC) {
+  craton_cipher *p = (craton_cipher *)craton_external_of(env, v, &CIPHER_TAG);
+  if (p == NULL || p->magic != CTX_MAGIC) {
     craton_throw(env, CRATON_E_ARGUMENT, "not a cipher handle");
     return NULL;
   }
-  return (craton_cipher *)p;
+  return p;
 }
 
 static craton_cipher *cipher_active(napi_env env, napi_value v) {
@@ -1065,17 +1060,12 @@ static void mac_finalize(napi_env env, void *data, void *hint) {
 }
 
 static craton_mac *mac_unwrap(napi_env env, napi_value v) {
-  napi_valuetype t;
-  bool tagged = false;
-  void *p = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
-      napi_check_object_type_tag(env, v, &MAC_TAG, &tagged) != napi_ok ||
-      !tagged || napi_get_value_external(env, v, &p) != napi_ok || p == NULL ||
-      ((craton_mac *)p)->magic != MAC_MAGIC) {
+  craton_mac *p = (craton_mac *)craton_external_of(env, v, &MAC_TAG);
+  if (p == NULL || p->magic != MAC_MAGIC) {
     craton_throw(env, CRATON_E_ARGUMENT, "not a MAC handle");
     return NULL;
   }
-  return (craton_mac *)p;
+  return p;
 }
 
 static craton_mac *mac_active(napi_env env, napi_value v) {

@@ -202,3 +202,14 @@ napi_value craton_uint8array_from(napi_env env, const uint8_t *src,
   if (len) memcpy(dst, src, len);
   return ta;
 }
+
+void *craton_external_of(napi_env env, napi_value v, const napi_type_tag *tag) {
+  napi_valuetype t;
+  bool tagged = false;
+  void *p = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
+      napi_check_object_type_tag(env, v, tag, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, v, &p) != napi_ok)
+    return NULL;
+  return p;
+}
