@@ -4,7 +4,11 @@ import { CkError, require } from '../ck-error';
 import { BackendError } from '../backends/backend';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
+import type { Hsm } from '../module/hsm';
+import type { KeyAgreement, MechanismSpec, SecretDerivation } from '../mechanisms/mechanism';
+import type { P11Object } from '../objects/object-table';
 import type { Session } from '../sessions/session';
+import type { WireParam } from '../wire/codec';
 import { templateFromWire, valuesEqual, type AttributeMap, type AttributeValue } from '../objects/attribute-value';
 import { pairAttributes } from '../objects/asymmetric-keys';
 import { completeSecretKey } from '../objects/check-value';
@@ -12,7 +16,7 @@ import { buildObject } from '../objects/object-rules';
 import { noParam } from '../mechanisms/params';
 import { matches } from '../store/object-index';
 import { dataError, startOperation } from './encryption';
-import { operationKey } from './operation-key';
+import { operationKey, secretValue } from './operation-key';
 
 /** Checks that a template does not contradict what the mechanism makes. */
 function implied(template: AttributeMap, type: number, value: AttributeValue): void {
@@ -36,7 +40,7 @@ function checkPlacement(session: Session, template: AttributeMap, privateByDefau
 
 export function keyManagementFunctions(module: CratonModule): Record<string, Handler> {
   return {
-    C_GenerateKey(call) {
+    async C_GenerateKey(call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
       const mechanism = call.mechanism('pMechanism');
@@ -45,14 +49,17 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const spec = hsm.mechanisms.get(mechanism.type);
       const generation = spec.generateKey;
       if (!generation) throw new CkError(CKR.CKR_MECHANISM_INVALID, 'not a key generation mechanism');
-      noParam(mechanism.param);
+      const fromParam = generation.fromParam?.(mechanism.param);
+      if (!fromParam) noParam(mechanism.param);
       implied(template, CKA.CKA_CLASS, CKO.CKO_SECRET_KEY);
-      implied(template, CKA.CKA_KEY_TYPE, generation.keyType);
+      if (generation.keyType === undefined) require(template.has(CKA.CKA_KEY_TYPE), CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_KEY_TYPE is required');
+      else implied(template, CKA.CKA_KEY_TYPE, generation.keyType);
       const valueLen = template.get(CKA.CKA_VALUE_LEN);
       template.delete(CKA.CKA_VALUE_LEN);
       require(!template.has(CKA.CKA_VALUE), CKR.CKR_TEMPLATE_INCONSISTENT, 'a generated key cannot be given CKA_VALUE');
       const length = generation.valueLength(typeof valueLen === 'number' ? valueLen : undefined);
-      const value = hsm.backend.randomBytes(length);
+      checkPlacement(session, template, true);
+      const value = fromParam ? await fromParam(hsm.backend, length) : hsm.backend.randomBytes(length);
       const assigned: AttributeMap = new Map<number, AttributeValue>([
         [CKA.CKA_VALUE, value],
         [CKA.CKA_VALUE_LEN, length],
@@ -62,7 +69,6 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const key = buildObject(template, assigned, { isSecurityOfficer: session.token.loginState === 'so' });
       completeSecretKey(hsm.backend, key);
       recordKeyHistory(key);
-      checkPlacement(session, key, true);
       call.setUlong('phKey', hsm.objects.add(session, key).handle);
     },
 
@@ -113,37 +119,30 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const template = templateFromWire(call.template('pTemplate').attributes);
       call.checkOutUlong('phKey');
       const spec = hsm.mechanisms.get(mechanism.type);
-      if (!spec.agreement) throw new CkError(CKR.CKR_MECHANISM_INVALID, 'not a derivation mechanism');
-      const agreement = spec.agreement(mechanism.param);
-      const base = operationKey(hsm, session, call.ulong('hBaseKey'), spec, CKA.CKA_DERIVE);
-      require(base.attributes.get(CKA.CKA_CLASS) === CKO.CKO_PRIVATE_KEY, CKR.CKR_KEY_TYPE_INCONSISTENT, 'ECDH needs a private key');
-      implied(template, CKA.CKA_CLASS, CKO.CKO_SECRET_KEY);
-      require(template.has(CKA.CKA_KEY_TYPE), CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_KEY_TYPE is required');
+      const source = derivationSource(hsm, session, spec, mechanism.param, call.ulong('hBaseKey'));
+      implied(template, CKA.CKA_CLASS, source.objectClass);
+      const makesKey = source.objectClass === CKO.CKO_SECRET_KEY;
+      if (makesKey) require(template.has(CKA.CKA_KEY_TYPE), CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_KEY_TYPE is required');
       const valueLen = template.get(CKA.CKA_VALUE_LEN);
       template.delete(CKA.CKA_VALUE_LEN);
-      const deriveTemplate = base.attributes.get(CKA.CKA_DERIVE_TEMPLATE);
-      if (deriveTemplate instanceof Map) {
+      require(!template.has(CKA.CKA_VALUE), CKR.CKR_TEMPLATE_INCONSISTENT, 'a derived object cannot be given CKA_VALUE');
+      const deriveTemplate = source.base.attributes.get(CKA.CKA_DERIVE_TEMPLATE);
+      if (makesKey && deriveTemplate instanceof Map) {
         for (const [type, value] of deriveTemplate) implied(template, type, value);
       }
-      checkPlacement(session, template, true);
-      const native = await hsm.keys.get(base);
-      if (native.type !== 'ec') throw new CkError(CKR.CKR_KEY_TYPE_INCONSISTENT);
-      let z: Uint8Array;
-      try {
-        z = await hsm.backend.deriveEcdh(native, agreement.peerPublic);
-      } catch (e) {
-        throw e instanceof BackendError && e.code === 'ARGUMENT' ? new CkError(CKR.CKR_MECHANISM_PARAM_INVALID, 'the peer public value is not a point of this curve') : e;
+      checkPlacement(session, template, makesKey);
+      const value = await source.value(typeof valueLen === 'number' ? valueLen : undefined);
+      const assigned = new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]);
+      if (makesKey) assigned.set(CKA.CKA_LOCAL, false);
+      const derived = buildObject(template, assigned, { isSecurityOfficer: session.token.loginState === 'so' });
+      if (makesKey) {
+        completeSecretKey(hsm.backend, derived);
+        // A derived key inherits the base key's history (section 4.10); a data object has none.
+        const base = source.base.attributes;
+        derived.set(CKA.CKA_ALWAYS_SENSITIVE, base.get(CKA.CKA_ALWAYS_SENSITIVE) === true && derived.get(CKA.CKA_SENSITIVE) === true);
+        derived.set(CKA.CKA_NEVER_EXTRACTABLE, base.get(CKA.CKA_NEVER_EXTRACTABLE) === true && derived.get(CKA.CKA_EXTRACTABLE) === false);
       }
-      // Without CKA_VALUE_LEN the key takes the whole secret, except where its type fixes the size.
-      const length = typeof valueLen === 'number' ? valueLen : z.length;
-      const value = Uint8Array.from(agreement.kdf(hsm.backend, z, length));
-      z.fill(0);
-      const key = buildObject(template, new Map<number, AttributeValue>([[CKA.CKA_VALUE, value], [CKA.CKA_LOCAL, false]]), { isSecurityOfficer: session.token.loginState === 'so' });
-      completeSecretKey(hsm.backend, key);
-      // A derived key inherits the base key's history (section 4.10).
-      key.set(CKA.CKA_ALWAYS_SENSITIVE, base.attributes.get(CKA.CKA_ALWAYS_SENSITIVE) === true && key.get(CKA.CKA_SENSITIVE) === true);
-      key.set(CKA.CKA_NEVER_EXTRACTABLE, base.attributes.get(CKA.CKA_NEVER_EXTRACTABLE) === true && key.get(CKA.CKA_EXTRACTABLE) === false);
-      call.setUlong('phKey', hsm.objects.add(session, key).handle);
+      call.setUlong('phKey', hsm.objects.add(session, derived).handle);
     },
 
     async C_WrapKey(call) {
@@ -242,6 +241,72 @@ function asKey<T>(get: () => T): T {
     return get();
   } catch (e) {
     if (e instanceof CkError && e.rv === CKR.CKR_OBJECT_HANDLE_INVALID) throw new CkError(CKR.CKR_KEY_HANDLE_INVALID, e.message);
+    throw e;
+  }
+}
+
+/** Where a C_DeriveKey value comes from: the base object and how its value is computed. */
+interface DerivationSource {
+  readonly objectClass: number;
+  readonly base: P11Object;
+  /** The new object's value, `length` bytes or the mechanism's natural length. */
+  value(length: number | undefined): Promise<Uint8Array>;
+}
+
+function derivationSource(hsm: Hsm, session: Session, spec: MechanismSpec, param: WireParam, baseHandle: number): DerivationSource {
+  if (spec.agreement) return agreementSource(hsm, session, spec, spec.agreement(param), baseHandle);
+  if (spec.secretDerivation) return secretSource(hsm, session, spec, spec.secretDerivation(param), baseHandle);
+  throw new CkError(CKR.CKR_MECHANISM_INVALID, 'not a derivation mechanism');
+}
+
+/** ECDH: the shared secret of the base private key and the peer's public value. */
+function agreementSource(hsm: Hsm, session: Session, spec: MechanismSpec, agreement: KeyAgreement, baseHandle: number): DerivationSource {
+  const base = operationKey(hsm, session, baseHandle, spec, CKA.CKA_DERIVE);
+  require(base.attributes.get(CKA.CKA_CLASS) === CKO.CKO_PRIVATE_KEY, CKR.CKR_KEY_TYPE_INCONSISTENT, 'key agreement needs a private key');
+  return {
+    objectClass: CKO.CKO_SECRET_KEY,
+    base,
+    async value(length) {
+      const native = await hsm.keys.get(base);
+      if (native.type !== 'ec' && native.type !== 'xdh') throw new CkError(CKR.CKR_KEY_TYPE_INCONSISTENT);
+      let z: Uint8Array;
+      try {
+        z = await hsm.backend.deriveEcdh(native, agreement.peerPublic);
+      } catch (e) {
+        throw e instanceof BackendError && e.code === 'ARGUMENT' ? new CkError(CKR.CKR_MECHANISM_PARAM_INVALID, 'the peer public value is not a point of this curve') : e;
+      }
+      try {
+        // Without CKA_VALUE_LEN the key takes the whole secret.
+        return Uint8Array.from(agreement.kdf(hsm.backend, z, length ?? z.length));
+      } finally {
+        z.fill(0);
+      }
+    },
+  };
+}
+
+/** HKDF and data encryption: a function of the base secret (a key, or for HKDF a data object) and maybe a second key. */
+function secretSource(hsm: Hsm, session: Session, spec: MechanismSpec, derivation: SecretDerivation, baseHandle: number): DerivationSource {
+  const base = (derivation.baseMayBeData && dataObject(hsm, session, baseHandle)) || operationKey(hsm, session, baseHandle, spec, CKA.CKA_DERIVE);
+  const baseValue = secretValue(base);
+  const other = derivation.otherKey === undefined ? undefined : secretValue(asKey(() => hsm.objects.get(session, derivation.otherKey as number)));
+  return {
+    objectClass: derivation.objectClass,
+    base,
+    value(length) {
+      const size = length ?? derivation.defaultLength;
+      if (size === undefined) throw new CkError(CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_VALUE_LEN is required');
+      return Promise.resolve(Uint8Array.from(derivation.derive(hsm.backend, baseValue, size, other)));
+    },
+  };
+}
+
+function dataObject(hsm: Hsm, session: Session, handle: number): P11Object | undefined {
+  try {
+    const object = hsm.objects.get(session, handle);
+    return object.attributes.get(CKA.CKA_CLASS) === CKO.CKO_DATA ? object : undefined;
+  } catch (e) {
+    if (e instanceof CkError) return undefined;
     throw e;
   }
 }

@@ -1,11 +1,11 @@
 /**
  * AES (PKCS#11 3.0 section 6.7-6.8 and 6.11-6.13): key generation, ECB, CBC,
- * CBC_PAD, CTR, GCM, CCM and CMAC.
+ * CBC_PAD, CTR, GCM, CCM, key wrap, CMAC and key derivation by data encryption.
  */
-import { CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
+import { CKF_MECH, CKK, CKM, CKO, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
 import type { CipherSpec } from '../backends/symmetric';
-import { ValueKind } from '../wire/codec';
+import { ValueKind, type WireParam } from '../wire/codec';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 import { bytesField, noParam, rawParam, structParam, ulongField } from './params';
 
@@ -30,6 +30,41 @@ function keyWrap(type: number, padded: boolean, defaultIv: string): MechanismSpe
         require(Buffer.from(rawParam(param)).toString('hex') === defaultIv, CKR.CKR_MECHANISM_PARAM_INVALID, 'only the default IV is supported');
       }
       return { padded };
+    },
+  };
+}
+
+/**
+ * Key derivation by data encryption ("Key derivation by data encryption - AES"): the new value is the
+ * encryption of the parameter's data (a multiple of 16 bytes) under the base
+ * key, cut to CKA_VALUE_LEN when the template gives it.
+ */
+function encryptData(type: number, read: (param: WireParam) => { data: Uint8Array; iv?: Uint8Array }): MechanismSpec {
+  return {
+    type,
+    ...sizes,
+    flags: CKF_MECH.CKF_DERIVE,
+    fipsApproved: false,
+    keyTypes: AES,
+    secretDerivation(param) {
+      const { data, iv } = read(param);
+      require(data.length > 0 && data.length % 16 === 0, CKR.CKR_MECHANISM_PARAM_INVALID, 'the data must be a non-empty multiple of 16 bytes');
+      return {
+        objectClass: CKO.CKO_SECRET_KEY,
+        baseMayBeData: false,
+        defaultLength: data.length,
+        derive(backend, key, length) {
+          require(length <= data.length, CKR.CKR_TEMPLATE_INCONSISTENT, 'CKA_VALUE_LEN exceeds the encrypted data');
+          const spec: CipherSpec = iv ? { algorithm: 'aes', mode: 'cbc', key, iv } : { algorithm: 'aes', mode: 'ecb', key };
+          const cipher = backend.createCipher(spec, true);
+          try {
+            const out = Buffer.concat([cipher.update(data), cipher.final()]);
+            return out.subarray(0, length);
+          } finally {
+            cipher.dispose();
+          }
+        },
+      };
     },
   };
 }
@@ -88,6 +123,11 @@ export const aesFamily: MechanismFamily = {
         tagLength: tagBytes(ulongField(f, 'ulMACLen') * 8),
         dataLength: ulongField(f, 'ulDataLen'),
       };
+    }),
+    encryptData(CKM.CKM_AES_ECB_ENCRYPT_DATA, (param) => ({ data: bytesField(structParam(param, 'CK_KEY_DERIVATION_STRING_DATA'), 'pData') })),
+    encryptData(CKM.CKM_AES_CBC_ENCRYPT_DATA, (param) => {
+      const f = structParam(param, 'CK_AES_CBC_ENCRYPT_DATA_PARAMS');
+      return { data: bytesField(f, 'pData'), iv: bytesField(f, 'iv') };
     }),
     // A parameter, when given, is the RFC's default IV; other IVs are not offered.
     keyWrap(CKM.CKM_AES_KEY_WRAP, false, 'a6a6a6a6a6a6a6a6'),

@@ -13,9 +13,16 @@ export interface MacUse {
 
 /** Secret-key generation (C_GenerateKey): which key type it makes and how long its value is. */
 export interface SecretKeyGeneration {
-  readonly keyType: number;
+  /** The key type it makes; absent when the template chooses it (CKM_PKCS5_PBKD2 makes any type). */
+  readonly keyType?: number;
   /** The value length in bytes from the template's CKA_VALUE_LEN; throws the spec's CK_RV when unusable. */
   valueLength(valueLen: number | undefined): number;
+  /**
+   * For mechanisms whose parameter determines the value (a password-based key):
+   * reads the parameter (throwing CKR_MECHANISM_PARAM_INVALID) and returns how
+   * to compute the value. Without it the value is random and no parameter is taken.
+   */
+  fromParam?(param: WireParam): (backend: CryptoBackend, length: number) => Promise<Uint8Array>;
 }
 
 /**
@@ -41,6 +48,24 @@ export interface KeyAgreement {
   readonly peerPublic: Uint8Array;
   /** Turns the shared secret Z into `length` bytes of key material (CKD_NULL: Z itself, cut). */
   kdf(backend: CryptoBackend, z: Uint8Array, length: number): Uint8Array;
+}
+
+/**
+ * Derivation from a secret base key (C_DeriveKey): HKDF, key derivation by
+ * data encryption. The handler checks the base key and the template; this
+ * computes the value.
+ */
+export interface SecretDerivation {
+  /** The derived object's class: CKO_SECRET_KEY, or CKO_DATA for CKM_HKDF_DATA. */
+  readonly objectClass: number;
+  /** Whether the base may be a data object rather than a key (HKDF extracting with a salt). */
+  readonly baseMayBeData: boolean;
+  /** Handle of a second secret key whose value the derivation reads (the HKDF salt key). */
+  readonly otherKey?: number;
+  /** Bytes produced when the template has no CKA_VALUE_LEN; absent makes CKA_VALUE_LEN required. */
+  readonly defaultLength?: number;
+  /** `length` bytes of new value from the base value (and the second key's value). */
+  derive(backend: CryptoBackend, base: Uint8Array, length: number, otherKey?: Uint8Array): Uint8Array;
 }
 
 export interface MechanismSpec {
@@ -70,6 +95,8 @@ export interface MechanismSpec {
   rsaEncryption?(param: WireParam): RsaEncryptionParams;
   /** For key agreement (C_DeriveKey): the peer's public value and how the shared secret becomes key material. */
   agreement?(param: WireParam): KeyAgreement;
+  /** For derivation from a secret (C_DeriveKey). */
+  secretDerivation?(param: WireParam): SecretDerivation;
   /** For AES key wrap (RFC 3394, or RFC 5649 when padded): single-part encryption and key wrapping. */
   keyWrap?(param: WireParam): { readonly padded: boolean };
 }

@@ -20,18 +20,26 @@ export function rawParam(param: WireParam, lengths?: readonly number[]): Uint8Ar
 }
 
 /** A parameter that is the named C structure; gives its fields. */
-export function structParam(param: WireParam, name: string): Readonly<Record<string, FieldValue>> {
+export function structParam(param: WireParam, name: string): Fields {
   if (param.kind !== ValueKind.Struct || !param.value || param.value.struct.name !== name) return invalid(`a ${name} parameter is required`);
   return param.value.fields;
 }
 
-export function ulongField(fields: Readonly<Record<string, FieldValue>>, name: string): number {
+/** The fields of a structure parameter, by C field name. */
+export type Fields = Readonly<Record<string, FieldValue>>;
+
+export function boolField(fields: Fields, name: string): boolean {
+  const v = fields[name];
+  return typeof v === 'boolean' ? v : invalid(`${name} missing`);
+}
+
+export function ulongField(fields: Fields, name: string): number {
   const v = fields[name];
   return typeof v === 'number' ? v : invalid(`${name} missing`);
 }
 
 /** A pointer field; NULL reads as empty, which is what the spec means by a zero-length value. */
-export function bytesField(fields: Readonly<Record<string, FieldValue>>, name: string): Uint8Array {
+export function bytesField(fields: Fields, name: string): Uint8Array {
   const v = fields[name];
   if (v === null) return new Uint8Array(0);
   return v instanceof Uint8Array ? v : invalid(`${name} missing`);
