@@ -2,8 +2,14 @@
   # Craton HSM native crypto addon.
   #
   # Which libcrypto to link is chosen with one variable:
-  #   craton_crypto_lib%  "openssl" (default): the system OpenSSL 3 libcrypto,
-  #                       linked dynamically (-lcrypto, libcrypto.so.3).
+  #   craton_crypto_lib%  "openssl" (default): the system OpenSSL 3 libcrypto.
+  #                       On Linux its static libcrypto.a (Debian libssl-dev)
+  #                       is linked in with its symbols hidden, as for AWS-LC:
+  #                       the addon then has its own OpenSSL, which neither the
+  #                       OpenSSL a `node` binary exports nor a host process's
+  #                       engines and configuration can reach (an OpenSSL host
+  #                       that made an engine its default would otherwise get
+  #                       our key imports).  Elsewhere -lcrypto.
   #                       "awslc": a static AWS-LC libcrypto.a found under
   #                       craton_awslc_root (absolute), linked in with its
   #                       symbols hidden.  `npm run build:addon:awslc` builds
@@ -75,7 +81,8 @@
           ],
           'conditions': [
             ['OS=="linux"', {
-              'libraries': [ '-lcrypto', '-ldl' ],
+              'libraries': [ '<!(pkg-config --variable=libdir libcrypto)/libcrypto.a', '-ldl', '-lpthread' ],
+              'ldflags': [ '-Wl,--exclude-libs,ALL', '-Wl,-Bsymbolic' ],
             }],
             ['OS=="mac"', {
               'libraries': [ '-lcrypto' ],

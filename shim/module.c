@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "generated/craton_constants.h"
 #include "marshal.h"
 #include "transport.h"
 
@@ -107,7 +108,9 @@ static void find_paths(craton_paths *p) {
   Dl_info info;
   char dir[4096] = ".";
   memset(p, 0, sizeof *p);
-  if (dladdr((void *)&C_GetFunctionList, &info) && info.dli_fname) {
+  /* A static function's address: an exported one (C_GetFunctionList) may be
+   * resolved to another module's, p11-kit's proxy for one, in the host. */
+  if (dladdr((void *)&find_paths, &info) && info.dli_fname) {
     if (!realpath(info.dli_fname, p->module_path)) snprintf(p->module_path, sizeof p->module_path, "%s", info.dli_fname);
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", p->module_path);
@@ -213,7 +216,11 @@ static void config_runtime_mode(char *mode, size_t size) {
   fclose(f);
 }
 
-static craton_transport *start_runtime(void) {
+/* Starts the runtime, or returns NULL with *rv saying why. may_create_threads
+ * is false when the caller's C_Initialize set CKF_LIBRARY_CANT_CREATE_OS_THREADS:
+ * the embedded runtime needs a thread of its own in the caller's process, the
+ * process transport creates none. */
+static craton_transport *start_runtime(int may_create_threads, CK_RV *rv) {
   craton_paths paths;
   char err[512] = "";
   find_paths(&paths);
@@ -221,8 +228,14 @@ static craton_transport *start_runtime(void) {
   config_runtime_mode(configured, sizeof configured);
   const char *choice = getenv("CRATON_HSM_RUNTIME");
   if (!choice || !*choice) choice = configured;
+  *rv = CRATON_RV_GENERAL_ERROR;
+  if (!may_create_threads && strcmp(choice, "embedded") == 0) {
+    *rv = CKR_NEED_TO_CREATE_THREADS;
+    return NULL;
+  }
   /* libnode cannot start again in a fork() child, whatever was asked for. */
-  int want_embedded = !g_forked && (strcmp(choice, "embedded") == 0 || (strcmp(choice, "auto") == 0 && !host_is_node()));
+  int want_embedded = may_create_threads && !g_forked &&
+                      (strcmp(choice, "embedded") == 0 || (strcmp(choice, "auto") == 0 && !host_is_node()));
   craton_transport *t = NULL;
   int kind = TRANSPORT_PROCESS;
   if (want_embedded) {
@@ -275,6 +288,12 @@ static void release(void) {
   pthread_mutex_unlock(&g_lock);
 }
 
+/* C_Initialize's one argument is CK_C_INITIALIZE_ARGS_PTR, possibly NULL. */
+static int may_create_threads(void **argv) {
+  const CK_C_INITIALIZE_ARGS *args = *(CK_C_INITIALIZE_ARGS *const *)argv[0];
+  return !args || !(args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
+}
+
 static CK_RV initialize(const craton_function_desc *fn, void **argv, int iface) {
   pthread_mutex_lock(&g_init_lock);
   pthread_mutex_lock(&g_lock);
@@ -290,8 +309,8 @@ static CK_RV initialize(const craton_function_desc *fn, void **argv, int iface) 
   if (t) {
     /* Already running: the runtime answers (CKR_CRYPTOKI_ALREADY_INITIALIZED). */
     rv = round_trip(t, fn, argv, iface);
-  } else if (!(t = start_runtime())) {
-    rv = CRATON_RV_GENERAL_ERROR;
+  } else if (!(t = start_runtime(may_create_threads(argv), &rv))) {
+    /* rv says why */
   } else {
     rv = round_trip(t, fn, argv, iface);
     if (rv == CRATON_RV_OK) {

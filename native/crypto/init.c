@@ -3,12 +3,13 @@
  *
  * libraryInfo() asks the libcrypto that is bound at run time (not the headers
  * we compiled against) who it is, and, where the platform has dladdr(), which
- * loaded object each key entry point was resolved to.  Under a `node` binary
- * that exports its own bundled OpenSSL, the addon's references to
- * libcrypto.so.3 may be satisfied by node's copy instead: `boundTo` /
- * `symbols` show that, `consistent` is false if the entry points we use come
- * from more than one object (which would be unsafe: objects of one copy
- * passed to the other).
+ * loaded object each key entry point was resolved to.  On Linux both builds
+ * link a static libcrypto with hidden symbols, so every entry point is the
+ * addon's own (`boundTo` is the addon); a dynamically linked build under a
+ * `node` binary that exports its bundled OpenSSL could be satisfied by node's
+ * copy instead: `boundTo` / `symbols` show that, and `consistent` is false if
+ * the entry points come from more than one object (objects of one copy passed
+ * to the other would be unsafe).
  */
 #include "craton_crypto.h"
 
@@ -193,6 +194,14 @@ fail:
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+#if defined(CRATON_CRYPTO_LIB_OPENSSL)
+  /* Our OpenSSL is private to the addon: it must not read the host's
+   * openssl.cnf, which could load engines built against another copy. */
+  if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1) {
+    craton_throw(env, CRATON_E_LIBRARY, "craton_crypto: OpenSSL initialisation failed");
+    return NULL;
+  }
+#endif
   const napi_property_descriptor props[] = {
       {"libraryInfo", NULL, js_library_info, NULL, NULL, NULL,
        napi_enumerable, NULL},

@@ -22,8 +22,9 @@ export function generalFunctions(module: CratonModule): Record<string, Handler> 
         require(!args.reserved, CKR.CKR_ARGUMENTS_BAD, 'pReserved must be NULL');
         const given = [args.createMutex, args.destroyMutex, args.lockMutex, args.unlockMutex].filter(Boolean).length;
         require(given === 0 || given === 4, CKR.CKR_ARGUMENTS_BAD, 'mutex callbacks must be all or none');
-        // The module never needs the caller's threads or mutexes: it is always thread-safe.
-        require(!(args.flags & 0x1), CKR.CKR_NEED_TO_CREATE_THREADS);
+        // The module never needs the caller's mutexes: it is always thread-safe. The shim has
+        // already honoured CKF_LIBRARY_CANT_CREATE_OS_THREADS by picking a transport that
+        // creates no thread in the caller's process.
       }
       module.initialize();
     },

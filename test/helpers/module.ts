@@ -68,3 +68,9 @@ export async function initialisedToken(env: NodeJS.ProcessEnv): Promise<void> {
   const pin = await pkcs11Tool(env, '--init-pin', '--login', '--so-pin', SO_PIN, '--pin', USER_PIN);
   if (pin.code !== 0) throw new Error(`init-pin failed: ${pin.stderr}`);
 }
+
+/** A key pair generated in the token by pkcs11-tool, logged in as the user; keyType as pkcs11-tool spells it ("RSA:2048", "EC:prime256v1"). */
+export async function generateKeyPair(env: NodeJS.ProcessEnv, keyType: string, id: string, label: string): Promise<void> {
+  const gen = await pkcs11Tool(env, '--login', '--pin', USER_PIN, '--keypairgen', '--key-type', keyType, '--id', id, '--label', label);
+  if (gen.code !== 0) throw new Error(`keypairgen ${keyType} failed: ${gen.stderr}`);
+}
