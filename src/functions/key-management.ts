@@ -12,6 +12,7 @@ import type { WireParam } from '../wire/codec';
 import { templateFromWire, valuesEqual, type AttributeMap, type AttributeValue } from '../objects/attribute-value';
 import { pairAttributes } from '../objects/asymmetric-keys';
 import { completeSecretKey } from '../objects/check-value';
+import { publicBytes, rawPublicLengths } from '../objects/ec-params';
 import { buildObject } from '../objects/object-rules';
 import { noParam } from '../mechanisms/params';
 import { matches } from '../store/object-index';
@@ -92,7 +93,8 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       checkPlacement(session, publicTemplate, false);
       checkPlacement(session, privateTemplate, true);
       const pair = await hsm.backend.generateKeyPair(params);
-      const { publicPart, privatePart } = pairAttributes(hsm.backend, pair.privateKey);
+      const ecParams = publicTemplate.get(CKA.CKA_EC_PARAMS);
+      const { publicPart, privatePart } = pairAttributes(hsm.backend, pair.privateKey, ecParams instanceof Uint8Array ? ecParams : undefined);
       const origin: [number, AttributeValue][] = [
         [CKA.CKA_LOCAL, true],
         [CKA.CKA_KEY_GEN_MECHANISM, mechanism.type],
@@ -271,7 +273,7 @@ function agreementSource(hsm: Hsm, session: Session, spec: MechanismSpec, agreem
       if (native.type !== 'ec' && native.type !== 'xdh') throw new CkError(CKR.CKR_KEY_TYPE_INCONSISTENT);
       let z: Uint8Array;
       try {
-        z = await hsm.backend.deriveEcdh(native, agreement.peerPublic);
+        z = await hsm.backend.deriveEcdh(native, publicBytes(agreement.peerPublic, rawPublicLengths(native.type, native.byteLength)));
       } catch (e) {
         throw e instanceof BackendError && e.code === 'ARGUMENT' ? new CkError(CKR.CKR_MECHANISM_PARAM_INVALID, 'the peer public value is not a point of this curve') : e;
       }

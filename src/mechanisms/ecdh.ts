@@ -1,12 +1,13 @@
 /**
  * ECDH key derivation (PKCS#11 3.0 sections 2.3.14-2.3.15): CKM_ECDH1_DERIVE
  * and CKM_ECDH1_COFACTOR_DERIVE (the same on these prime-order curves, whose
- * cofactor is 1) with CKD_NULL or the ANSI X9.63 KDF over SHA-1/SHA-2/SHA-3.
+ * cofactor is 1) with CKD_NULL or the ANSI X9.63 KDF over SHA-1/SHA-2/SHA-3,
+ * on the prime curves and (X25519, X448) the Montgomery curves.
  */
-import { CKD, CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
+import { CKA, CKD, CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
+import { montgomeryCurveOf } from '../objects/ec-params';
 import { CkError, require } from '../ck-error';
 import { DIGEST_LENGTHS, type CryptoBackend, type DigestAlgorithm } from '../backends/backend';
-import { unwrapPoint } from '../objects/ec-params';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 import { bytesField, structParam, ulongField } from './params';
 
@@ -36,16 +37,16 @@ function x963(backend: CryptoBackend, digest: DigestAlgorithm, z: Uint8Array, sh
 function ecdh(type: number): MechanismSpec {
   return {
     type,
-    minKeySize: 256,
+    minKeySize: 255,
     maxKeySize: 521,
     flags: CKF_MECH.CKF_DERIVE | CKF_MECH.CKF_EC_F_P | CKF_MECH.CKF_EC_OID | CKF_MECH.CKF_EC_UNCOMPRESS,
     fipsApproved: true,
-    keyTypes: [CKK.CKK_EC],
+    keyTypes: [CKK.CKK_EC, CKK.CKK_EC_MONTGOMERY],
     agreement(param) {
       const f = structParam(param, 'CK_ECDH1_DERIVE_PARAMS');
       const kdf = ulongField(f, 'kdf');
       const sharedData = bytesField(f, 'pSharedData');
-      const peerPublic = unwrapPoint(bytesField(f, 'pPublicData'));
+      const peerPublic = bytesField(f, 'pPublicData');
       require(peerPublic.length > 0, CKR.CKR_MECHANISM_PARAM_INVALID, 'pPublicData is required');
       if (kdf === CKD.CKD_NULL) {
         require(sharedData.length === 0, CKR.CKR_MECHANISM_PARAM_INVALID, 'CKD_NULL takes no shared data');
@@ -67,5 +68,24 @@ function ecdh(type: number): MechanismSpec {
 
 export const ecdhFamily: MechanismFamily = {
   name: 'ecdh',
-  mechanisms: [ecdh(CKM.CKM_ECDH1_DERIVE), ecdh(CKM.CKM_ECDH1_COFACTOR_DERIVE)],
+  mechanisms: [
+    ecdh(CKM.CKM_ECDH1_DERIVE),
+    ecdh(CKM.CKM_ECDH1_COFACTOR_DERIVE),
+    {
+      type: CKM.CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
+      // Key sizes in bits: RFC 7748 defines the two curves' field sizes.
+      minKeySize: 255,
+      maxKeySize: 448,
+      flags: CKF_MECH.CKF_GENERATE_KEY_PAIR | CKF_MECH.CKF_EC_OID,
+      fipsApproved: false,
+      generateKeyPair: {
+        keyType: CKK.CKK_EC_MONTGOMERY,
+        params(template) {
+          const params = template.get(CKA.CKA_EC_PARAMS);
+          require(params instanceof Uint8Array && params.length > 0, CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS is required');
+          return { type: 'xdh', curve: montgomeryCurveOf(params) };
+        },
+      },
+    },
+  ],
 };

@@ -44,7 +44,7 @@ export interface KeyPairGeneration {
 
 /** ECDH as a mechanism uses it (PKCS#11 3.0 section 2.3.14). */
 export interface KeyAgreement {
-  /** The other party's public point (raw or DER-wrapped) or public key. */
+  /** The other party's public point or key, raw or DER-wrapped. */
   readonly peerPublic: Uint8Array;
   /** Turns the shared secret Z into `length` bytes of key material (CKD_NULL: Z itself, cut). */
   kdf(backend: CryptoBackend, z: Uint8Array, length: number): Uint8Array;

@@ -5,13 +5,14 @@ import { aesFamily } from './aes';
 import { digestFamily } from './digest';
 import { ecdhFamily } from './ecdh';
 import { ecdsaFamily } from './ecdsa';
+import { eddsaFamily } from './eddsa';
 import { hkdfFamily } from './hkdf';
 import { hmacFamily } from './hmac';
 import { pbkdf2Family } from './pbkdf2';
 import { rsaFamily } from './rsa';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 
-const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily, rsaFamily, ecdsaFamily, ecdhFamily, hkdfFamily, pbkdf2Family];
+const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily, rsaFamily, ecdsaFamily, eddsaFamily, ecdhFamily, hkdfFamily, pbkdf2Family];
 
 export class MechanismRegistry {
   private readonly byType = new Map<number, MechanismSpec>();

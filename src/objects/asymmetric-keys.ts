@@ -9,11 +9,15 @@ import { CkError } from '../ck-error';
 import type { AsymmetricKey, EcCurve, KeyComponents } from '../backends/asymmetric';
 import type { CryptoBackend } from '../backends/backend';
 import type { AttributeMap, AttributeValue } from './attribute-value';
-import { curveOf, ecParamsOf, unwrapPoint, wrapPoint } from './ec-params';
+import { curveByteLength, curveOf, ecParamsOf, edwardsCurveOf, montgomeryCurveOf, publicBytes, rawPublicLengths, wrapPoint } from './ec-params';
 import type { P11Object } from './object-table';
 
-/** The key-material attributes of each half of a generated pair. */
-export function pairAttributes(backend: CryptoBackend, key: AsymmetricKey): { publicPart: AttributeMap; privatePart: AttributeMap } {
+/**
+ * The key-material attributes of each half of a generated pair. ecParams is
+ * the public template's CKA_EC_PARAMS, which both halves keep as the caller
+ * named the curve (OID or name).
+ */
+export function pairAttributes(backend: CryptoBackend, key: AsymmetricKey, ecParams?: Uint8Array): { publicPart: AttributeMap; privatePart: AttributeMap } {
   const spki = backend.publicKeyInfo(key);
   const pub = backend.exportPublicKey(key);
   const priv = backend.exportPrivateKey(key);
@@ -34,14 +38,14 @@ export function pairAttributes(backend: CryptoBackend, key: AsymmetricKey): { pu
       ),
     };
   }
-  if (pub.type === 'ec' && priv.type === 'ec') {
-    const params = ecParamsOf(pub.curve);
-    return {
-      publicPart: map([CKA.CKA_EC_PARAMS, params], [CKA.CKA_EC_POINT, wrapPoint(pub.point)], [CKA.CKA_PUBLIC_KEY_INFO, spki]),
-      privatePart: map([CKA.CKA_EC_PARAMS, params], [CKA.CKA_VALUE, priv.privateValue], [CKA.CKA_PUBLIC_KEY_INFO, spki]),
-    };
-  }
-  throw new CkError(CKR.CKR_GENERAL_ERROR, `no attribute mapping for ${key.type} keys yet`);
+  if (pub.type === 'rsa' || priv.type === 'rsa') throw new CkError(CKR.CKR_GENERAL_ERROR, 'mismatched key halves');
+  const params = ecParams ?? ecParamsOf(pub.curve);
+  const point = pub.type === 'ec' ? pub.point : pub.publicKey;
+  const secret = priv.type === 'ec' ? priv.privateValue : priv.privateKey;
+  return {
+    publicPart: map([CKA.CKA_EC_PARAMS, params], [CKA.CKA_EC_POINT, wrapPoint(point)], [CKA.CKA_PUBLIC_KEY_INFO, spki]),
+    privatePart: map([CKA.CKA_EC_PARAMS, params], [CKA.CKA_VALUE, secret], [CKA.CKA_PUBLIC_KEY_INFO, spki]),
+  };
 }
 
 function bytes(attrs: AttributeMap, type: number): Uint8Array | undefined {
@@ -79,10 +83,22 @@ export function componentsOf(attrs: AttributeMap): KeyComponents {
       const curve: EcCurve = curveOf(required(attrs, CKA.CKA_EC_PARAMS));
       return isPrivate
         ? { type: 'ec', curve, privateValue: required(attrs, CKA.CKA_VALUE) }
-        : { type: 'ec', curve, point: unwrapPoint(required(attrs, CKA.CKA_EC_POINT)) };
+        : { type: 'ec', curve, point: publicBytes(required(attrs, CKA.CKA_EC_POINT), rawPublicLengths('ec', curveByteLength(curve))) };
+    }
+    case CKK.CKK_EC_EDWARDS: {
+      const curve = edwardsCurveOf(required(attrs, CKA.CKA_EC_PARAMS));
+      return isPrivate
+        ? { type: 'eddsa', curve, privateKey: required(attrs, CKA.CKA_VALUE) }
+        : { type: 'eddsa', curve, publicKey: publicBytes(required(attrs, CKA.CKA_EC_POINT), rawPublicLengths('eddsa', curveByteLength(curve))) };
+    }
+    case CKK.CKK_EC_MONTGOMERY: {
+      const curve = montgomeryCurveOf(required(attrs, CKA.CKA_EC_PARAMS));
+      return isPrivate
+        ? { type: 'xdh', curve, privateKey: required(attrs, CKA.CKA_VALUE) }
+        : { type: 'xdh', curve, publicKey: publicBytes(required(attrs, CKA.CKA_EC_POINT), rawPublicLengths('xdh', curveByteLength(curve))) };
     }
     default:
-      throw new CkError(CKR.CKR_KEY_TYPE_INCONSISTENT, 'not an RSA or EC key');
+      throw new CkError(CKR.CKR_KEY_TYPE_INCONSISTENT, 'not an RSA, EC, Edwards or Montgomery key');
   }
 }
 

@@ -1,37 +1,69 @@
 /**
  * CKA_EC_PARAMS and CKA_EC_POINT encodings (PKCS#11 3.0 section 2.3): curves
  * named by their DER OBJECT IDENTIFIER (or, for the curves that have one, a
- * PrintableString name), points as a DER OCTET STRING.
+ * PrintableString name), points as a DER OCTET STRING. Edwards and Montgomery
+ * public keys (RFC 8032 / RFC 7748 bytes) are wrapped the same way, as 3.0
+ * says; 3.1 and later store the bytes bare, so both forms are read.
  */
 import { CKR } from '../generated/constants';
 import { CkError } from '../ck-error';
-import type { EcCurve } from '../backends/asymmetric';
+import { EC_CURVES, EDWARDS_CURVES, MONTGOMERY_CURVES, type EcCurve, type EdwardsCurve, type MontgomeryCurve } from '../backends/asymmetric';
 
-const CURVES: readonly { curve: EcCurve; oid: string; names: readonly string[] }[] = [
-  { curve: 'P-256', oid: '06082a8648ce3d030107', names: ['prime256v1', 'secp256r1'] },
-  { curve: 'P-384', oid: '06052b81040022', names: ['secp384r1'] },
-  { curve: 'P-521', oid: '06052b81040023', names: ['secp521r1'] },
-  { curve: 'secp256k1', oid: '06052b8104000a', names: ['secp256k1'] },
+type AnyCurve = EcCurve | EdwardsCurve | MontgomeryCurve;
+
+/**
+ * Each curve's encodings as CKA_EC_PARAMS bytes and its names. The
+ * Edwards and Montgomery curves are named as RFC 8032 / RFC 7748 do, or by
+ * their RFC 8410 OIDs; the GNU OIDs are what older OpenSC tools send. The
+ * first encoding is what this module writes.
+ */
+const CURVES: readonly { curve: AnyCurve; bytes: number; encodings: readonly string[]; names: readonly string[] }[] = [
+  { curve: 'P-256', bytes: 32, encodings: ['06082a8648ce3d030107'], names: ['prime256v1', 'secp256r1'] },
+  { curve: 'P-384', bytes: 48, encodings: ['06052b81040022'], names: ['secp384r1'] },
+  { curve: 'P-521', bytes: 66, encodings: ['06052b81040023'], names: ['secp521r1'] },
+  { curve: 'secp256k1', bytes: 32, encodings: ['06052b8104000a'], names: ['secp256k1'] },
+  { curve: 'Ed25519', bytes: 32, encodings: ['06032b6570', '06092b06010401da470f01'], names: ['edwards25519'] },
+  { curve: 'Ed448', bytes: 57, encodings: ['06032b6571'], names: ['edwards448'] },
+  // OpenSC 0.23's pkcs11-tool names curve25519 with a length byte one too large; taken as it is.
+  { curve: 'X25519', bytes: 32, encodings: ['06032b656e', '060a2b060104019755010501', '130b63757276653235353139'], names: ['curve25519'] },
+  { curve: 'X448', bytes: 56, encodings: ['06032b656f'], names: ['curve448'] },
 ];
 
-/** The curve CKA_EC_PARAMS names; an unknown one is CKR_CURVE_NOT_SUPPORTED. */
-export function curveOf(params: Uint8Array): EcCurve {
+/** Bytes of a coordinate (prime curves) or of a key (Edwards, Montgomery): the backend's byteLength. */
+export function curveByteLength(curve: AnyCurve): number {
+  const c = CURVES.find((x) => x.curve === curve);
+  if (!c) throw new Error(`unknown curve ${curve}`);
+  return c.bytes;
+}
+
+function anyCurveOf(params: Uint8Array): AnyCurve | undefined {
   const hex = Buffer.from(params).toString('hex');
-  const byOid = CURVES.find((c) => c.oid === hex);
+  const byOid = CURVES.find((c) => c.encodings.includes(hex));
   if (byOid) return byOid.curve;
   // PrintableString (tag 0x13) with the curve's name.
   if (params[0] === 0x13 && params[1] === params.length - 2) {
     const name = new TextDecoder().decode(params.subarray(2));
-    const byName = CURVES.find((c) => c.names.includes(name));
-    if (byName) return byName.curve;
+    return CURVES.find((c) => c.names.includes(name))?.curve;
   }
-  throw new CkError(CKR.CKR_CURVE_NOT_SUPPORTED, `CKA_EC_PARAMS ${hex} names no supported curve`);
+  return undefined;
 }
 
-export function ecParamsOf(curve: EcCurve): Uint8Array {
+function curveIn<C extends AnyCurve>(params: Uint8Array, family: readonly C[]): C {
+  const curve = anyCurveOf(params);
+  if (curve !== undefined && (family as readonly AnyCurve[]).includes(curve)) return curve as C;
+  // A curve of another family is as unsupported here as an unknown one (CKR_CURVE_NOT_SUPPORTED).
+  throw new CkError(CKR.CKR_CURVE_NOT_SUPPORTED, `CKA_EC_PARAMS ${Buffer.from(params).toString('hex')} names no supported curve of this key type`);
+}
+
+/** The short-Weierstrass curve CKA_EC_PARAMS names. */
+export const curveOf = (params: Uint8Array): EcCurve => curveIn(params, EC_CURVES);
+export const edwardsCurveOf = (params: Uint8Array): EdwardsCurve => curveIn(params, EDWARDS_CURVES);
+export const montgomeryCurveOf = (params: Uint8Array): MontgomeryCurve => curveIn(params, MONTGOMERY_CURVES);
+
+export function ecParamsOf(curve: AnyCurve): Uint8Array {
   const c = CURVES.find((x) => x.curve === curve);
-  if (!c) throw new Error(`no OID for ${curve}`);
-  return new Uint8Array(Buffer.from(c.oid, 'hex'));
+  if (!c?.encodings[0]) throw new Error(`no OID for ${curve}`);
+  return new Uint8Array(Buffer.from(c.encodings[0], 'hex'));
 }
 
 /** DER OCTET STRING around a point (its length always fits in the short or one-byte long form here). */
@@ -48,4 +80,18 @@ export function unwrapPoint(value: Uint8Array): Uint8Array {
     if (short === 0x81 && value[2] === value.length - 3) return value.subarray(3);
   }
   return value;
+}
+
+/**
+ * A public value given raw or DER-wrapped, for a key whose raw encodings have
+ * these lengths: the length decides, since a raw value may begin with bytes
+ * that look like an OCTET STRING header.
+ */
+export function publicBytes(value: Uint8Array, rawLengths: readonly number[]): Uint8Array {
+  return rawLengths.includes(value.length) ? value : unwrapPoint(value);
+}
+
+/** The lengths of a raw public value of a key of this type and size (EC: uncompressed or compressed point). */
+export function rawPublicLengths(type: 'ec' | 'eddsa' | 'xdh', byteLength: number): number[] {
+  return type === 'ec' ? [2 * byteLength + 1, byteLength + 1] : [byteLength];
 }

@@ -1,4 +1,4 @@
-/** pkcs11-tool generates RSA and EC key pairs and signs; the openssl CLI verifies (seed 004's walk-through among them). */
+/** pkcs11-tool generates RSA, EC, Ed25519 and X25519 key pairs and signs; the openssl CLI verifies (seed 004's walk-through among them). */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,5 +91,25 @@ describe.each(['embedded', 'process'] as const)('RSA and EC through pkcs11-tool,
     await sign(mechanism, id, sig, '--signature-format', 'openssl');
     const verify = await runTool('openssl', ['dgst', digest, '-verify', await publicPem(id, true), '-signature', sig, input], box.env);
     expect(verify.stdout).toMatch(/Verified OK/);
+  });
+
+  it('generates an Ed25519 pair and signs with EDDSA; openssl verifies the raw-input signature', async () => {
+    const gen = await p11('--login', '--pin', USER_PIN, '--keypairgen', '--key-type', 'EC:edwards25519', '--label', 'ed25519', '--id', '05');
+    expect(gen.code, gen.stderr).toBe(0);
+    const sig = file('ed25519.sig');
+    await sign('EDDSA', '05', sig);
+    const pub = await publicPem('05', true);
+    const verify = await runTool('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pub, '-rawin', '-in', input, '-sigfile', sig], box.env);
+    expect(verify.stdout, verify.stderr).toMatch(/Signature Verified Successfully/);
+    const own = await p11('--verify', '-m', 'EDDSA', '--id', '05', '-i', input, '--signature-file', sig);
+    expect(own.stdout).toMatch(/Signature is valid/);
+  });
+
+  // pkcs11-tool 0.23 cannot read an X25519 peer key for --derive; test/mechanisms/edwards-montgomery.test.ts derives.
+  it('generates a curve25519 pair that openssl reads as an X25519 key', async () => {
+    const gen = await p11('--login', '--pin', USER_PIN, '--keypairgen', '--key-type', 'EC:curve25519', '--label', 'x25519', '--id', '06');
+    expect(gen.code, gen.stderr).toBe(0);
+    const text = await runTool('openssl', ['pkey', '-pubin', '-in', await publicPem('06', true), '-noout', '-text'], box.env);
+    expect(text.stdout).toMatch(/^X25519 Public-Key:/);
   });
 });
