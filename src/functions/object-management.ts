@@ -5,6 +5,7 @@ import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
 import { templateFromWire, type AttributeMap } from '../objects/attribute-value';
 import { completeSecretKey } from '../objects/check-value';
+import { completeAsymmetricKey } from '../objects/key-import';
 import { buildObject, modifyObject, objectSize, readAttributes, type Actor } from '../objects/object-rules';
 import type { Operation } from '../sessions/operation';
 import type { Session } from '../sessions/session';
@@ -38,15 +39,20 @@ function checkAccess(session: Session, attrs: AttributeMap): void {
 
 export function objectFunctions(module: CratonModule): Record<string, Handler> {
   return {
-    C_CreateObject(call) {
+    async C_CreateObject(call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
       const template = templateFromWire(call.template('pTemplate').attributes);
       call.checkOutUlong('phObject');
       const attrs = buildObject(template, new Map(), actor(session));
-      completeSecretKey(hsm.backend, attrs);
       checkAccess(session, attrs);
-      call.setUlong('phObject', hsm.objects.add(session, attrs).handle);
+      completeSecretKey(hsm.backend, attrs);
+      const native = await completeAsymmetricKey(hsm.backend, attrs);
+      // The login may have ended while the backend checked the key.
+      checkAccess(session, attrs);
+      const object = hsm.objects.add(session, attrs);
+      if (native) hsm.keys.put(object, native);
+      call.setUlong('phObject', object.handle);
     },
 
     C_CopyObject(call) {
