@@ -2267,6 +2267,51 @@ static napi_value js_pkcs8(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* The curve of an EC key, as a NID (NID_undef if unknown). */
+static int ec_curve_nid(EVP_PKEY *pk) {
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  const EC_KEY *ec = EVP_PKEY_get0_EC_KEY(pk);
+  return ec != NULL ? EC_GROUP_get_curve_name(EC_KEY_get0_group(ec)) : NID_undef;
+#else
+  char name[80];
+  size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) != 1) return NID_undef;
+  return OBJ_sn2nid(name);
+#endif
+}
+
+/* asymParsePrivateKeyInfo(der) -> handle of the private key a PKCS#8
+ * PrivateKeyInfo holds, unchecked: callers re-import its components. */
+static napi_value js_parse_pkcs8(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  const uint8_t *der;
+  size_t len;
+  if (!craton_get_args(env, info, 1, argv)) return NULL;
+  if (!craton_get_bytes(env, argv[0], "der", &der, &len)) return NULL;
+  if (len > ASYM_MAX_INPUT) {
+    craton_throw(env, CRATON_E_ARGUMENT, "der is too long");
+    return NULL;
+  }
+  const unsigned char *p = der;
+  EVP_PKEY *pk = d2i_AutoPrivateKey(NULL, &p, (long)len);
+  ERR_clear_error();
+  if (pk == NULL || p != der + len) {
+    EVP_PKEY_free(pk);
+    craton_throw(env, CRATON_E_ARGUMENT, "not a PKCS#8 private key of a supported type");
+    return NULL;
+  }
+  int id = EVP_PKEY_id(pk);
+  if (id == EVP_PKEY_RSA) return pkey_wrap(env, pk, KT_RSA, NULL, true);
+  int nid = id == EVP_PKEY_EC ? ec_curve_nid(pk) : id;
+  for (size_t i = 0; i < N_CURVES; i++) {
+    if (CURVES[i].nid == nid && (CURVES[i].type == KT_EC) == (id == EVP_PKEY_EC))
+      return pkey_wrap(env, pk, CURVES[i].type, &CURVES[i], true);
+  }
+  EVP_PKEY_free(pk);
+  craton_throw(env, CRATON_E_ALGORITHM, "unsupported key type or curve in PKCS#8");
+  return NULL;
+}
+
 /* asymPublicKey(h) -> new public-only handle (via SPKI: both libraries). */
 static napi_value js_public_only(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -2441,6 +2486,7 @@ bool craton_register_asymmetric(napi_env env, napi_value exports) {
       FN("asymExport", js_export),
       FN("asymPublicKeyInfo", js_spki),
       FN("asymPrivateKeyInfo", js_pkcs8),
+      FN("asymParsePrivateKeyInfo", js_parse_pkcs8),
       FN("asymSign", js_sign),
       FN("asymVerify", js_verify),
       FN("asymVerifyRecover", js_recover),

@@ -244,6 +244,12 @@ export interface AsymmetricCrypto {
   publicKeyInfo(key: AsymmetricKey): Uint8Array;
   /** PKCS#8 PrivateKeyInfo DER (unencrypted); 'ARGUMENT' for a public key. */
   privateKeyInfo(key: AsymmetricKey): Uint8Array;
+  /**
+   * The inverse: a private key from PrivateKeyInfo DER, checked as importKey
+   * checks components; 'ARGUMENT' for bad DER or key material,
+   * 'ALGORITHM_UNSUPPORTED' for another key type or curve.
+   */
+  importPrivateKeyInfo(der: Uint8Array): Promise<AsymmetricKey>;
 
   sign(key: AsymmetricKey, params: SignatureParams, data: Uint8Array): Promise<Uint8Array>;
   verify(key: AsymmetricKey, params: SignatureParams, data: Uint8Array, signature: Uint8Array): Promise<boolean>;

@@ -42,6 +42,8 @@ export interface AsymmetricAddon {
   asymExport(h: NativeKeyHandle, includePrivate: boolean): PublicKeyComponents | PrivateKeyComponents;
   asymPublicKeyInfo(h: NativeKeyHandle): Uint8Array;
   asymPrivateKeyInfo(h: NativeKeyHandle): Uint8Array;
+  /** The private key in a PKCS#8 PrivateKeyInfo, not yet checked. */
+  asymParsePrivateKeyInfo(der: Uint8Array): NativeKeyHandle;
   asymSign(h: NativeKeyHandle, params: SignatureParams, data: Uint8Array): Promise<Uint8Array>;
   asymVerify(h: NativeKeyHandle, params: SignatureParams, data: Uint8Array, signature: Uint8Array): Promise<boolean>;
   asymVerifyRecover(h: NativeKeyHandle, params: RecoverParams, signature: Uint8Array): Promise<Uint8Array | null>;
@@ -146,6 +148,16 @@ export function asymmetricOps(addon: AsymmetricAddon): AsymmetricCrypto {
 
     privateKeyInfo(key: AsymmetricKey): Uint8Array {
       return call(() => addon.asymPrivateKeyInfo(handleOf(key)));
+    },
+
+    async importPrivateKeyInfo(der: Uint8Array): Promise<AsymmetricKey> {
+      // Parsing checks only the encoding: the components go through importKey's checks.
+      const parsed = wrap(call(() => addon.asymParsePrivateKeyInfo(der)));
+      try {
+        return await ops.importKey(ops.exportPrivateKey(parsed));
+      } finally {
+        parsed.dispose();
+      }
     },
 
     sign(key: AsymmetricKey, params: SignatureParams, data: Uint8Array): Promise<Uint8Array> {

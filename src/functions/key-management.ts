@@ -1,6 +1,7 @@
 /** Key management (PKCS#11 3.0 section 5.18): generating secret keys and key pairs, wrapping and unwrapping secret keys. */
-import { CKA, CKF_MECH, CKO, CKR } from '../generated/constants';
+import { CKA, CKF_MECH, CKK, CKO, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
+import type { AsymmetricKey } from '../backends/asymmetric';
 import { BackendError } from '../backends/backend';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
@@ -12,7 +13,7 @@ import type { WireParam } from '../wire/codec';
 import { templateFromWire, valuesEqual, type AttributeMap, type AttributeValue } from '../objects/attribute-value';
 import { pairAttributes } from '../objects/asymmetric-keys';
 import { completeSecretKey } from '../objects/check-value';
-import { publicBytes, rawPublicLengths } from '../objects/ec-params';
+import { curveNamedBy, publicBytes, rawPublicLengths } from '../objects/ec-params';
 import { buildObject } from '../objects/object-rules';
 import { noParam } from '../mechanisms/params';
 import { matches } from '../store/object-index';
@@ -157,13 +158,14 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const wrapping = asWrappingKey(() => operationKey(hsm, session, call.ulong('hWrappingKey'), spec, CKA.CKA_WRAP));
       const target = asKey(() => hsm.objects.get(session, call.ulong('hKey')));
       const attrs = target.attributes;
-      // Only secret keys are wrapped so far: their CKA_VALUE is what gets encrypted.
-      require(attrs.get(CKA.CKA_CLASS) === CKO.CKO_SECRET_KEY, CKR.CKR_KEY_NOT_WRAPPABLE, 'only secret keys can be wrapped');
+      const objectClass = attrs.get(CKA.CKA_CLASS);
+      require(objectClass === CKO.CKO_SECRET_KEY || objectClass === CKO.CKO_PRIVATE_KEY, CKR.CKR_KEY_NOT_WRAPPABLE, 'only secret and private keys can be wrapped');
       require(attrs.get(CKA.CKA_EXTRACTABLE) === true, CKR.CKR_KEY_UNEXTRACTABLE);
       if (attrs.get(CKA.CKA_WRAP_WITH_TRUSTED) === true) require(wrapping.attributes.get(CKA.CKA_TRUSTED) === true, CKR.CKR_KEY_NOT_WRAPPABLE, 'needs a trusted wrapping key');
       const wrapTemplate = wrapping.attributes.get(CKA.CKA_WRAP_TEMPLATE);
       if (wrapTemplate instanceof Map) require(matches(attrs, wrapTemplate), CKR.CKR_KEY_NOT_WRAPPABLE, 'the key does not match CKA_WRAP_TEMPLATE');
-      const value = attrs.get(CKA.CKA_VALUE);
+      // A secret key's CKA_VALUE is what gets encrypted; a private key's PKCS#8 PrivateKeyInfo ("Wrapping/unwrapping private keys").
+      const value = objectClass === CKO.CKO_SECRET_KEY ? attrs.get(CKA.CKA_VALUE) : hsm.backend.privateKeyInfo(await hsm.keys.get(target));
       require(value instanceof Uint8Array, CKR.CKR_KEY_NOT_WRAPPABLE);
       const op = await startOperation(hsm, spec, wrapping, mechanism, 'encrypt');
       try {
@@ -176,6 +178,7 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
         throw mapped instanceof CkError && mapped.rv === CKR.CKR_DATA_LEN_RANGE ? new CkError(CKR.CKR_KEY_SIZE_RANGE, mapped.message) : mapped;
       } finally {
         op.dispose();
+        if (objectClass === CKO.CKO_PRIVATE_KEY) value.fill(0);
       }
     },
 
@@ -189,12 +192,16 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const spec = hsm.mechanisms.get(mechanism.type);
       require(spec.flags & CKF_MECH.CKF_UNWRAP, CKR.CKR_MECHANISM_INVALID, 'not an unwrapping mechanism');
       const unwrapping = asWrappingKey(() => operationKey(hsm, session, call.ulong('hUnwrappingKey'), spec, CKA.CKA_UNWRAP));
-      require(template.get(CKA.CKA_CLASS) === CKO.CKO_SECRET_KEY, template.has(CKA.CKA_CLASS) ? CKR.CKR_TEMPLATE_INCONSISTENT : CKR.CKR_TEMPLATE_INCOMPLETE, 'only secret keys can be unwrapped');
-      require(template.has(CKA.CKA_KEY_TYPE), CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_KEY_TYPE is required');
+      const objectClass = template.get(CKA.CKA_CLASS);
+      const known = objectClass === CKO.CKO_SECRET_KEY || objectClass === CKO.CKO_PRIVATE_KEY;
+      require(known, template.has(CKA.CKA_CLASS) ? CKR.CKR_TEMPLATE_INCONSISTENT : CKR.CKR_TEMPLATE_INCOMPLETE, 'only secret and private keys can be unwrapped');
+      // A private key's type comes with its PKCS#8 encoding; a secret's only from the template.
+      if (objectClass === CKO.CKO_SECRET_KEY) require(template.has(CKA.CKA_KEY_TYPE), CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_KEY_TYPE is required');
       const unwrapTemplate = unwrapping.attributes.get(CKA.CKA_UNWRAP_TEMPLATE);
       if (unwrapTemplate instanceof Map) {
         for (const [type, value] of unwrapTemplate) implied(template, type, value);
       }
+      require(!template.has(CKA.CKA_VALUE), CKR.CKR_TEMPLATE_INCONSISTENT, 'an unwrapped key cannot be given its value');
       checkPlacement(session, template, true);
       const op = await startOperation(hsm, spec, unwrapping, mechanism, 'decrypt');
       let value: Uint8Array;
@@ -209,6 +216,14 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       } finally {
         op.dispose();
       }
+      const actor = { isSecurityOfficer: session.token.loginState === 'so' };
+      if (objectClass === CKO.CKO_PRIVATE_KEY) {
+        const { attributes, native } = await unwrappedPrivateKey(hsm, template, value);
+        const object = hsm.objects.add(session, buildUnwrapped(template, attributes, actor));
+        hsm.keys.put(object, native);
+        call.setUlong('phKey', object.handle);
+        return;
+      }
       // CKA_VALUE_LEN, when given, cuts a value padded by a block mode to the key's real length.
       const valueLen = template.get(CKA.CKA_VALUE_LEN);
       template.delete(CKA.CKA_VALUE_LEN);
@@ -216,15 +231,46 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
         require(valueLen <= value.length, CKR.CKR_TEMPLATE_INCONSISTENT, 'CKA_VALUE_LEN exceeds the unwrapped value');
         value = value.subarray(0, valueLen);
       }
-      require(!template.has(CKA.CKA_VALUE), CKR.CKR_TEMPLATE_INCONSISTENT, 'an unwrapped key cannot be given CKA_VALUE');
-      const key = buildObject(template, new Map<number, AttributeValue>([[CKA.CKA_VALUE, value], [CKA.CKA_LOCAL, false]]), { isSecurityOfficer: session.token.loginState === 'so' });
+      const key = buildUnwrapped(template, new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]), actor);
       completeSecretKey(hsm.backend, key);
-      // An unwrapped key was outside the token once: it has not always been sensitive.
-      key.set(CKA.CKA_ALWAYS_SENSITIVE, false);
-      key.set(CKA.CKA_NEVER_EXTRACTABLE, false);
       call.setUlong('phKey', hsm.objects.add(session, key).handle);
     },
   };
+}
+
+/** An unwrapped key was outside the token once: it is not local and has not always been sensitive. */
+function buildUnwrapped(template: AttributeMap, material: AttributeMap, actor: { isSecurityOfficer: boolean }): AttributeMap {
+  const key = buildObject(template, new Map([...material, [CKA.CKA_LOCAL, false]]), actor);
+  key.set(CKA.CKA_ALWAYS_SENSITIVE, false);
+  key.set(CKA.CKA_NEVER_EXTRACTABLE, false);
+  return key;
+}
+
+const KEY_TYPE_OF: Readonly<Record<AsymmetricKey['type'], number>> = {
+  rsa: CKK.CKK_RSA,
+  ec: CKK.CKK_EC,
+  eddsa: CKK.CKK_EC_EDWARDS,
+  xdh: CKK.CKK_EC_MONTGOMERY,
+};
+
+/** The private key inside unwrapped PKCS#8, checked against the template's key type and curve. */
+async function unwrappedPrivateKey(hsm: Hsm, template: AttributeMap, der: Uint8Array): Promise<{ attributes: AttributeMap; native: AsymmetricKey }> {
+  let native: AsymmetricKey;
+  try {
+    native = await hsm.backend.importPrivateKeyInfo(der);
+  } catch (e) {
+    if (e instanceof BackendError && (e.code === 'ARGUMENT' || e.code === 'ALGORITHM_UNSUPPORTED')) throw new CkError(CKR.CKR_WRAPPED_KEY_INVALID, e.message);
+    throw e;
+  } finally {
+    der.fill(0);
+  }
+  implied(template, CKA.CKA_KEY_TYPE, KEY_TYPE_OF[native.type]);
+  const params = template.get(CKA.CKA_EC_PARAMS);
+  if (params instanceof Uint8Array && native.type !== 'rsa') {
+    require(curveNamedBy(native.type, params) === native.curve, CKR.CKR_TEMPLATE_INCONSISTENT, 'CKA_EC_PARAMS names another curve');
+  }
+  const { privatePart } = pairAttributes(hsm.backend, native, params instanceof Uint8Array ? params : undefined);
+  return { attributes: privatePart, native };
 }
 
 /** A key handle that is not a key is CKR_KEY_HANDLE_INVALID (CKR_WRAPPING_KEY_HANDLE_INVALID for the wrapping key). */

@@ -60,6 +60,13 @@ export const curveOf = (params: Uint8Array): EcCurve => curveIn(params, EC_CURVE
 export const edwardsCurveOf = (params: Uint8Array): EdwardsCurve => curveIn(params, EDWARDS_CURVES);
 export const montgomeryCurveOf = (params: Uint8Array): MontgomeryCurve => curveIn(params, MONTGOMERY_CURVES);
 
+/** The curve CKA_EC_PARAMS names for a key of this backend type (CKR_CURVE_NOT_SUPPORTED if none). */
+export function curveNamedBy(type: 'ec' | 'eddsa' | 'xdh', params: Uint8Array): AnyCurve {
+  if (type === 'eddsa') return edwardsCurveOf(params);
+  if (type === 'xdh') return montgomeryCurveOf(params);
+  return curveOf(params);
+}
+
 export function ecParamsOf(curve: AnyCurve): Uint8Array {
   const c = CURVES.find((x) => x.curve === curve);
   if (!c?.encodings[0]) throw new Error(`no OID for ${curve}`);

@@ -6,11 +6,9 @@ import { createPublicKey, diffieHellman, generateKeyPairSync, sign, verify, type
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKD, CKK, CKM, CKO, CKR } from '../../src/generated/constants';
-import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
 import { ckrOf } from '../helpers/pkcs11js-errors';
-import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
+import { openUserSession, type UserSession } from '../helpers/pkcs11js-session';
 
-const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
 const printable = (name: string) => Buffer.concat([Buffer.from([0x13, name.length]), Buffer.from(name)]);
 const ED25519_OID = Buffer.from('06032b6570', 'hex');
 const ED448_OID = Buffer.from('06032b6571', 'hex');
@@ -27,30 +25,15 @@ const RFC8032 = {
 const unwrap = (der: Buffer) => der.subarray(2);
 
 describe('Edwards and Montgomery curves (pkcs11js, process transport)', () => {
-  const mod = new pkcs11js.PKCS11();
-  let box: Sandbox;
-  let restoreEnv: () => void;
+  let user: UserSession;
+  let mod: pkcs11js.PKCS11;
   let s: Buffer;
 
   beforeAll(() => {
-    box = sandbox('process');
-    restoreEnv = applyProcessEnv(box.env);
-    mod.load(MODULE_PATH);
-    mod.C_Initialize();
-    const slot = mod.C_GetSlotList(true)[0] as Buffer;
-    mod.C_InitToken(slot, SO_PIN, paddedLabel('edwards'));
-    s = mod.C_OpenSession(slot, RW);
-    mod.C_Login(s, pkcs11js.CKU_SO, SO_PIN);
-    mod.C_InitPIN(s, USER_PIN);
-    mod.C_Logout(s);
-    mod.C_Login(s, pkcs11js.CKU_USER, USER_PIN);
+    user = openUserSession('edwards');
+    ({ mod, session: s } = user);
   });
-  afterAll(() => {
-    mod.C_Finalize();
-    mod.close();
-    restoreEnv();
-    box.cleanup();
-  });
+  afterAll(() => user.close());
 
   const attr = (handle: Buffer, type: number) => mod.C_GetAttributeValue(s, handle, [{ type }])[0]?.value as Buffer;
   const generate = (mechanism: number, ecParams: Buffer, usage: number) =>

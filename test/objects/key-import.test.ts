@@ -7,39 +7,22 @@ import { createPublicKey, generateKeyPairSync, verify, type JsonWebKey } from 'n
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKK, CKM, CKO, CKR } from '../../src/generated/constants';
-import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
 import { ckrOf } from '../helpers/pkcs11js-errors';
-import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
+import { openUserSession, type UserSession } from '../helpers/pkcs11js-session';
 
-const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 const b64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64url');
 
 describe('imported keys (pkcs11js, process transport)', () => {
-  const mod = new pkcs11js.PKCS11();
-  let box: Sandbox;
-  let restoreEnv: () => void;
+  let user: UserSession;
+  let mod: pkcs11js.PKCS11;
   let s: Buffer;
 
   beforeAll(() => {
-    box = sandbox('process');
-    restoreEnv = applyProcessEnv(box.env);
-    mod.load(MODULE_PATH);
-    mod.C_Initialize();
-    const slot = mod.C_GetSlotList(true)[0] as Buffer;
-    mod.C_InitToken(slot, SO_PIN, paddedLabel('import'));
-    s = mod.C_OpenSession(slot, RW);
-    mod.C_Login(s, pkcs11js.CKU_SO, SO_PIN);
-    mod.C_InitPIN(s, USER_PIN);
-    mod.C_Logout(s);
-    mod.C_Login(s, pkcs11js.CKU_USER, USER_PIN);
+    user = openUserSession('import');
+    ({ mod, session: s } = user);
   });
-  afterAll(() => {
-    mod.C_Finalize();
-    mod.close();
-    restoreEnv();
-    box.cleanup();
-  });
+  afterAll(() => user.close());
 
   const attr = (handle: Buffer, type: number) => mod.C_GetAttributeValue(s, handle, [{ type }])[0]?.value as Buffer;
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
