@@ -18,12 +18,18 @@ class DigestOperation implements Operation {
     readonly length: number,
   ) {}
 
+  /** Digests another part (C_DigestUpdate, C_DigestKey and the dual-function calls). */
+  update(part: Uint8Array): void {
+    this.context.update(part);
+    this.multipart = true;
+  }
+
   dispose(): void {
     this.context.dispose();
   }
 }
 
-function active(session: Session): DigestOperation {
+export function activeDigest(session: Session): DigestOperation {
   const op = session.operations.get('digest');
   require(op instanceof DigestOperation, CKR.CKR_OPERATION_NOT_INITIALIZED);
   return op;
@@ -62,7 +68,7 @@ export function digestFunctions(module: CratonModule): Record<string, Handler> {
 
     C_Digest(call) {
       const session = module.ready().sessions.get(call.ulong('hSession'));
-      const op = active(session);
+      const op = activeDigest(session);
       step(session, () => {
         const data = call.inBytes('pData');
         const out = call.outBytes('pDigest');
@@ -75,31 +81,27 @@ export function digestFunctions(module: CratonModule): Record<string, Handler> {
 
     C_DigestUpdate(call) {
       const session = module.ready().sessions.get(call.ulong('hSession'));
-      const op = active(session);
-      step(session, () => {
-        op.context.update(call.inBytes('pPart'));
-        op.multipart = true;
-      });
+      const op = activeDigest(session);
+      step(session, () => op.update(call.inBytes('pPart')));
     },
 
     C_DigestKey(call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
-      const op = active(session);
+      const op = activeDigest(session);
       step(session, () => {
         const key = hsm.objects.get(session, call.ulong('hKey'));
         // Only secret keys have a value that can be digested (section 5.12, C_DigestKey).
         require(key.attributes.get(CKA.CKA_CLASS) === CKO.CKO_SECRET_KEY, CKR.CKR_KEY_INDIGESTIBLE);
         const value = key.attributes.get(CKA.CKA_VALUE);
         require(value instanceof Uint8Array, CKR.CKR_KEY_INDIGESTIBLE);
-        op.context.update(value);
-        op.multipart = true;
+        op.update(value);
       });
     },
 
     C_DigestFinal(call) {
       const session = module.ready().sessions.get(call.ulong('hSession'));
-      const op = active(session);
+      const op = activeDigest(session);
       step(session, () => {
         const out = call.outBytes('pDigest');
         if (!out.accepts(op.length)) return;

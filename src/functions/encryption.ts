@@ -8,7 +8,7 @@ import { CKA, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
 import type { RsaEncryptionParams, RsaKey } from '../backends/asymmetric';
 import { BackendError, type CryptoBackend } from '../backends/backend';
-import type { CipherContext } from '../backends/symmetric';
+import type { CipherContext, CipherSpec } from '../backends/symmetric';
 import type { Call } from '../dispatch/call';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
@@ -25,7 +25,7 @@ export type Direction = 'encrypt' | 'decrypt';
 /** Single-part mechanisms buffer what C_*Update gives them, up to this much. */
 const MAX_BUFFERED = 64 * 1024 * 1024;
 
-interface EncryptionOperation extends Operation {
+export interface EncryptionOperation extends Operation {
   multipart: boolean;
   /** Output of update(n bytes), exactly. */
   updateSize(length: number): number;
@@ -113,16 +113,18 @@ function keyWrapOneShot(backend: CryptoBackend, key: Uint8Array, padded: boolean
   };
 }
 
+/** A backend cipher context; sizes the backend refuses (IV, tag...) make a bad mechanism parameter. */
+export function createCipher(backend: CryptoBackend, spec: CipherSpec, direction: Direction): CipherContext {
+  try {
+    return backend.createCipher(spec, direction === 'encrypt');
+  } catch (e) {
+    throw e instanceof BackendError && e.code === 'ARGUMENT' ? new CkError(CKR.CKR_MECHANISM_PARAM_INVALID, e.message) : e;
+  }
+}
+
 /** The operation a mechanism runs with a key, once the key has passed the C_*Init checks. */
 export async function startOperation(hsm: Hsm, spec: MechanismSpec, key: P11Object, mechanism: WireMechanism, direction: Direction): Promise<EncryptionOperation> {
-  if (spec.cipher) {
-    const cipherSpec = spec.cipher(secretValue(key), mechanism.param);
-    try {
-      return new StreamOperation(hsm.backend.createCipher(cipherSpec, direction === 'encrypt'));
-    } catch (e) {
-      throw e instanceof BackendError && e.code === 'ARGUMENT' ? new CkError(CKR.CKR_MECHANISM_PARAM_INVALID, e.message) : e;
-    }
-  }
+  if (spec.cipher) return new StreamOperation(createCipher(hsm.backend, spec.cipher(secretValue(key), mechanism.param), direction));
   if (spec.keyWrap) return new BufferedOperation(keyWrapOneShot(hsm.backend, secretValue(key), spec.keyWrap(mechanism.param).padded, direction));
   if (spec.rsaEncryption) {
     const params = spec.rsaEncryption(mechanism.param);
@@ -141,7 +143,8 @@ export function dataError(direction: Direction, e: unknown): unknown {
   return e;
 }
 
-function active(session: Session, direction: Direction): EncryptionOperation {
+/** The session's C_EncryptInit (C_DecryptInit) operation; message-based ones do not count. */
+export function activeEncryption(session: Session, direction: Direction): EncryptionOperation {
   const op = session.operations.get(direction);
   require(op instanceof StreamOperation || op instanceof BufferedOperation, CKR.CKR_OPERATION_NOT_INITIALIZED);
   return op;
@@ -213,7 +216,7 @@ function handlers(module: CratonModule, direction: Direction, names: Names): Rec
 
     [names.single](call: Call) {
       const session = module.ready().sessions.get(call.ulong('hSession'));
-      const op = active(session, direction);
+      const op = activeEncryption(session, direction);
       return step(session, direction, () => {
         const input = call.inBytes(names.input);
         const out = call.outBytes(names.output);
@@ -226,7 +229,7 @@ function handlers(module: CratonModule, direction: Direction, names: Names): Rec
 
     [names.update](call: Call) {
       const session = module.ready().sessions.get(call.ulong('hSession'));
-      const op = active(session, direction);
+      const op = activeEncryption(session, direction);
       return step(session, direction, () => {
         const input = call.inBytes(names.partIn);
         const out = call.outBytes(names.partOut);
@@ -238,7 +241,7 @@ function handlers(module: CratonModule, direction: Direction, names: Names): Rec
 
     [names.final](call: Call) {
       const session = module.ready().sessions.get(call.ulong('hSession'));
-      const op = active(session, direction);
+      const op = activeEncryption(session, direction);
       return step(session, direction, () => {
         const out = call.outBytes(names.last);
         if (!out.accepts(op.finalSize())) return undefined;

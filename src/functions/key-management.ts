@@ -165,8 +165,10 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const wrapTemplate = wrapping.attributes.get(CKA.CKA_WRAP_TEMPLATE);
       if (wrapTemplate instanceof Map) require(matches(attrs, wrapTemplate), CKR.CKR_KEY_NOT_WRAPPABLE, 'the key does not match CKA_WRAP_TEMPLATE');
       // A secret key's CKA_VALUE is what gets encrypted; a private key's PKCS#8 PrivateKeyInfo ("Wrapping/unwrapping private keys").
-      const value = objectClass === CKO.CKO_SECRET_KEY ? attrs.get(CKA.CKA_VALUE) : hsm.backend.privateKeyInfo(await hsm.keys.get(target));
-      require(value instanceof Uint8Array, CKR.CKR_KEY_NOT_WRAPPABLE);
+      const material = objectClass === CKO.CKO_SECRET_KEY ? attrs.get(CKA.CKA_VALUE) : hsm.backend.privateKeyInfo(await hsm.keys.get(target));
+      require(material instanceof Uint8Array, CKR.CKR_KEY_NOT_WRAPPABLE);
+      // ECB and CBC wrap a value padded with zero bytes to whole blocks (AES-ECB, AES-CBC in the spec).
+      const value = spec.wrapPadding ? zeroPadded(material, spec.wrapPadding) : material;
       const op = await startOperation(hsm, spec, wrapping, mechanism, 'encrypt');
       try {
         if (!out.accepts(op.finalSize(value.length))) return;
@@ -178,7 +180,8 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
         throw mapped instanceof CkError && mapped.rv === CKR.CKR_DATA_LEN_RANGE ? new CkError(CKR.CKR_KEY_SIZE_RANGE, mapped.message) : mapped;
       } finally {
         op.dispose();
-        if (objectClass === CKO.CKO_PRIVATE_KEY) value.fill(0);
+        if (objectClass === CKO.CKO_PRIVATE_KEY) material.fill(0);
+        if (value !== material) value.fill(0);
       }
     },
 
@@ -206,8 +209,10 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const op = await startOperation(hsm, spec, unwrapping, mechanism, 'decrypt');
       let value: Uint8Array;
       try {
-        op.update(wrapped);
-        value = await op.final();
+        const first = op.update(wrapped);
+        const last = await op.final();
+        value = first.length === 0 ? last : Uint8Array.from(Buffer.concat([first, last]));
+        first.fill(0);
       } catch (e) {
         const mapped = dataError('decrypt', e);
         if (mapped instanceof CkError && mapped.rv === CKR.CKR_ENCRYPTED_DATA_INVALID) throw new CkError(CKR.CKR_WRAPPED_KEY_INVALID, mapped.message);
@@ -357,4 +362,11 @@ function dataObject(hsm: Hsm, session: Session, handle: number): P11Object | und
     if (e instanceof CkError) return undefined;
     throw e;
   }
+}
+
+function zeroPadded(value: Uint8Array, block: number): Uint8Array {
+  if (value.length % block === 0) return value;
+  const padded = new Uint8Array(value.length + block - (value.length % block));
+  padded.set(value);
+  return padded;
 }

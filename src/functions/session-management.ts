@@ -152,11 +152,17 @@ export function sessionFunctions(module: CratonModule): Record<string, Handler> 
   };
 }
 
+/**
+ * The C_SessionCancel flags that end each kind. A session holds one
+ * encryption-family operation at a time (plain or message-based), and one
+ * signing-family operation (plain, with recovery, or message-based), so the
+ * flags of the family all name that one slot.
+ */
 const OPERATION_FLAGS: Record<OperationKind, number> = {
   find: CKF_MECH.CKF_FIND_OBJECTS,
   digest: CKF_MECH.CKF_DIGEST,
-  encrypt: CKF_MECH.CKF_ENCRYPT,
-  decrypt: CKF_MECH.CKF_DECRYPT,
-  sign: CKF_MECH.CKF_SIGN,
-  verify: CKF_MECH.CKF_VERIFY,
+  encrypt: CKF_MECH.CKF_ENCRYPT | CKF_MECH.CKF_MESSAGE_ENCRYPT,
+  decrypt: CKF_MECH.CKF_DECRYPT | CKF_MECH.CKF_MESSAGE_DECRYPT,
+  sign: CKF_MECH.CKF_SIGN | CKF_MECH.CKF_SIGN_RECOVER | CKF_MECH.CKF_MESSAGE_SIGN,
+  verify: CKF_MECH.CKF_VERIFY | CKF_MECH.CKF_VERIFY_RECOVER | CKF_MECH.CKF_MESSAGE_VERIFY,
 };

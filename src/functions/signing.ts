@@ -1,19 +1,22 @@
 /**
- * Signing and verification (PKCS#11 3.0 sections 5.13-5.14): MACs, computed
- * on the JS thread, and public-key signatures, computed by the backend off it.
+ * Signing and verification (PKCS#11 3.0 sections 5.13 and 5.15): MACs,
+ * computed on the JS thread, and public-key signatures, computed by the
+ * backend off it; RSA signatures with message recovery (C_SignRecover,
+ * C_VerifyRecover), which occupy the same sign (verify) slot of the session.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { CKA, CKR } from '../generated/constants';
+import { CKA, CKF_MECH, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
-import type { AsymmetricKey } from '../backends/asymmetric';
+import type { AsymmetricKey, RecoverParams, RsaKey } from '../backends/asymmetric';
 import { BackendError, type CryptoBackend, type DigestContext } from '../backends/backend';
 import type { MacContext } from '../backends/symmetric';
 import type { Call } from '../dispatch/call';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
-import type { SignatureUse } from '../mechanisms/mechanism';
+import type { MechanismSpec, SignatureUse } from '../mechanisms/mechanism';
 import type { Operation } from '../sessions/operation';
 import type { Session } from '../sessions/session';
+import type { WireParam } from '../wire/codec';
 import { operationKey, secretValue } from './operation-key';
 
 type Direction = 'sign' | 'verify';
@@ -60,9 +63,9 @@ class SignatureOperation implements Operation {
     if (alwaysAuthenticate) this.needsContextLogin = true;
   }
 
-  /** RSA signatures are as long as the modulus; ECDSA's r||s twice the order. */
+  /** RSA signatures are as long as the modulus; ECDSA's r||s twice the order; EdDSA's R||S twice the key. */
   get length(): number {
-    return this.key.type === 'ec' ? 2 * this.key.byteLength : this.key.byteLength;
+    return this.key.type === 'ec' || this.key.type === 'eddsa' ? 2 * this.key.byteLength : this.key.byteLength;
   }
 
   update(data: Uint8Array): void {
@@ -86,12 +89,44 @@ class SignatureOperation implements Operation {
   }
 }
 
+/** C_SignRecover / C_VerifyRecover: single-part, the data travels inside the signature. */
+class RecoverOperation implements Operation {
+  needsContextLogin?: boolean;
+
+  constructor(
+    readonly key: RsaKey,
+    readonly params: RecoverParams,
+    alwaysAuthenticate: boolean,
+  ) {
+    if (alwaysAuthenticate) this.needsContextLogin = true;
+  }
+
+  /** Nothing to release: the key handle belongs to the module's key cache. */
+  dispose(): void {}
+}
+
 type AnySignOperation = MacOperation | SignatureOperation;
 
-function active(session: Session, direction: Direction): AnySignOperation {
+/** The session's C_SignInit (C_VerifyInit) operation; one with recovery does not count. */
+export function activeSignature(session: Session, direction: Direction): AnySignOperation {
   const op = session.operations.get(direction);
   require(op instanceof MacOperation || op instanceof SignatureOperation, CKR.CKR_OPERATION_NOT_INITIALIZED);
   return op;
+}
+
+function activeRecover(session: Session, direction: Direction): RecoverOperation {
+  const op = session.operations.get(direction);
+  require(op instanceof RecoverOperation, CKR.CKR_OPERATION_NOT_INITIALIZED);
+  return op;
+}
+
+/** Makes `op` the session's active operation, unless another call started one while the key was being prepared. */
+function begin(session: Session, direction: Direction, op: Operation): void {
+  if (session.operations.has(direction)) {
+    op.dispose();
+    throw new CkError(CKR.CKR_OPERATION_ACTIVE);
+  }
+  session.operations.set(direction, op);
 }
 
 function end(session: Session, direction: Direction): void {
@@ -99,9 +134,14 @@ function end(session: Session, direction: Direction): void {
   session.operations.delete(direction);
 }
 
-/** Backend refusals of the data (too long for the key...) are the data's fault. */
+/**
+ * Backend refusals of the data (too long for the key...) are the data's fault;
+ * a variant the library lacks (Ed25519ctx/ph before OpenSSL 3.2) is the parameter's.
+ */
 function dataError(e: unknown): unknown {
-  return e instanceof BackendError && e.code === 'ARGUMENT' ? new CkError(CKR.CKR_DATA_LEN_RANGE, e.message) : e;
+  if (e instanceof BackendError && e.code === 'ARGUMENT') return new CkError(CKR.CKR_DATA_LEN_RANGE, e.message);
+  if (e instanceof BackendError && e.code === 'ALGORITHM_UNSUPPORTED') return new CkError(CKR.CKR_MECHANISM_PARAM_INVALID, e.message);
+  return e;
 }
 
 /** Runs a step; any failure other than a length query ends the operation (section 5.2). */
@@ -147,19 +187,39 @@ function init(module: CratonModule, direction: Direction) {
       const native = await hsm.keys.get(key);
       op = new SignatureOperation(hsm.backend, native, use, direction === 'sign' && key.attributes.get(CKA.CKA_ALWAYS_AUTHENTICATE) === true);
     }
-    // Another call may have started an operation while the key was being prepared.
-    if (session.operations.has(direction)) {
-      op.dispose();
-      throw new CkError(CKR.CKR_OPERATION_ACTIVE);
-    }
-    session.operations.set(direction, op);
+    begin(session, direction, op);
+  };
+}
+
+/** The scheme of a mechanism that signs with message recovery: its raw, unhashed signature scheme. */
+function recoverScheme(spec: MechanismSpec, param: WireParam, flag: number): RecoverParams {
+  if (spec.signature && (spec.flags & flag) !== 0) {
+    const { params, digest } = spec.signature(param);
+    if (params.scheme === 'rsa-x509' && !digest) return { scheme: 'rsa-x509' };
+    if (params.scheme === 'rsa-pkcs1' && !params.digest && !digest) return { scheme: 'rsa-pkcs1' };
+  }
+  throw new CkError(CKR.CKR_MECHANISM_INVALID, 'not a mechanism with message recovery');
+}
+
+function recoverInit(module: CratonModule, direction: Direction) {
+  return async (call: Call) => {
+    const hsm = module.ready();
+    const session = hsm.sessions.get(call.ulong('hSession'));
+    const mechanism = call.mechanism('pMechanism');
+    require(!session.operations.has(direction), CKR.CKR_OPERATION_ACTIVE);
+    const spec = hsm.mechanisms.get(mechanism.type);
+    const params = recoverScheme(spec, mechanism.param, direction === 'sign' ? CKF_MECH.CKF_SIGN_RECOVER : CKF_MECH.CKF_VERIFY_RECOVER);
+    const key = operationKey(hsm, session, call.ulong('hKey'), spec, direction === 'sign' ? CKA.CKA_SIGN_RECOVER : CKA.CKA_VERIFY_RECOVER);
+    const native = await hsm.keys.get(key);
+    require(native.type === 'rsa', CKR.CKR_KEY_TYPE_INCONSISTENT);
+    begin(session, direction, new RecoverOperation(native, params, direction === 'sign' && key.attributes.get(CKA.CKA_ALWAYS_AUTHENTICATE) === true));
   };
 }
 
 function update(module: CratonModule, direction: Direction) {
   return (call: Call) => {
     const session = module.ready().sessions.get(call.ulong('hSession'));
-    const op = active(session, direction);
+    const op = activeSignature(session, direction);
     return step(session, direction, () => {
       op.update(call.inBytes('pPart'));
       op.multipart = true;
@@ -173,11 +233,46 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
     C_SignUpdate: update(module, 'sign'),
     C_VerifyInit: init(module, 'verify'),
     C_VerifyUpdate: update(module, 'verify'),
+    C_SignRecoverInit: recoverInit(module, 'sign'),
+    C_VerifyRecoverInit: recoverInit(module, 'verify'),
+
+    C_SignRecover(call) {
+      const hsm = module.ready();
+      const session = hsm.sessions.get(call.ulong('hSession'));
+      const op = activeRecover(session, 'sign');
+      return step(session, 'sign', async () => {
+        const data = call.inBytes('pData');
+        const out = call.outBytes('pSignature');
+        if (!out.accepts(op.key.byteLength)) return;
+        require(!op.needsContextLogin, CKR.CKR_USER_NOT_LOGGED_IN, 'this key needs C_Login(CKU_CONTEXT_SPECIFIC) first');
+        // Without a digest both schemes sign the data as given: PKCS #1 v1.5 type 1 padding, or none.
+        const signature = await hsm.backend.sign(op.key, op.params, data);
+        end(session, 'sign');
+        out.write(signature);
+      });
+    },
+
+    C_VerifyRecover(call) {
+      const hsm = module.ready();
+      const session = hsm.sessions.get(call.ulong('hSession'));
+      const op = activeRecover(session, 'verify');
+      return step(session, 'verify', async () => {
+        const signature = call.inBytes('pSignature');
+        const out = call.outBytes('pData');
+        require(signature.length === op.key.byteLength, CKR.CKR_SIGNATURE_LEN_RANGE);
+        // Recovery first, even for a length query: an invalid signature is never CKR_BUFFER_TOO_SMALL (section 5.15).
+        const data = await hsm.backend.verifyRecover(op.key, op.params, signature);
+        if (!data) throw new CkError(CKR.CKR_SIGNATURE_INVALID);
+        if (!out.accepts(data.length)) return;
+        end(session, 'verify');
+        out.write(data);
+      });
+    },
 
     C_Sign(call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
-      const op = active(session, 'sign');
+      const op = activeSignature(session, 'sign');
       return step(session, 'sign', async () => {
         const data = call.inBytes('pData');
         const out = call.outBytes('pSignature');
@@ -193,7 +288,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
     C_SignFinal(call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
-      const op = active(session, 'sign');
+      const op = activeSignature(session, 'sign');
       return step(session, 'sign', async () => {
         const out = call.outBytes('pSignature');
         if (!out.accepts(op.length)) return;
@@ -206,7 +301,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
     C_Verify(call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
-      const op = active(session, 'verify');
+      const op = activeSignature(session, 'verify');
       return step(session, 'verify', async () => {
         const data = call.inBytes('pData');
         const signature = call.inBytes('pSignature');
@@ -220,7 +315,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
     C_VerifyFinal(call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
-      const op = active(session, 'verify');
+      const op = activeSignature(session, 'verify');
       return step(session, 'verify', async () => {
         await check(hsm.backend, op, call.inBytes('pSignature'));
         end(session, 'verify');

@@ -68,6 +68,26 @@ export interface SecretDerivation {
   derive(backend: CryptoBackend, base: Uint8Array, length: number, otherKey?: Uint8Array): Uint8Array;
 }
 
+/**
+ * One message's parameter for the message functions (CK_GCM_MESSAGE_PARAMS,
+ * CK_CCM_MESSAGE_PARAMS), with the IV (nonce) and tag (MAC) fields named so
+ * that what the module produces can be written back into them.
+ */
+export interface AeadMessageParams {
+  /** The IV field as given: the whole IV, or (when the module generates one) its fixed leading bits and its length. */
+  readonly iv: Uint8Array;
+  readonly ivField: string;
+  readonly ivFixedBits: number;
+  /** CKG_NO_GENERATE, CKG_GENERATE... (encryption only; decryption takes the IV as given). */
+  readonly ivGenerator: number;
+  /** The tag buffer as given (decryption reads the tag from it); null for a NULL pointer. */
+  readonly tag: Uint8Array | null;
+  readonly tagField: string;
+  readonly tagLength: number;
+  /** The backend cipher for one message with this IV and associated data. */
+  cipher(key: Uint8Array, iv: Uint8Array, aad: Uint8Array): CipherSpec;
+}
+
 export interface MechanismSpec {
   readonly type: number;
   /** CK_MECHANISM_INFO: key sizes in the unit the spec gives for this mechanism (bits or bytes). */
@@ -97,6 +117,10 @@ export interface MechanismSpec {
   agreement?(param: WireParam): KeyAgreement;
   /** For derivation from a secret (C_DeriveKey). */
   secretDerivation?(param: WireParam): SecretDerivation;
+  /** For the message-based functions (CKF_MESSAGE_ENCRYPT / CKF_MESSAGE_DECRYPT): one message's parameter. */
+  messageCipher?(param: WireParam): AeadMessageParams;
+  /** For block modes without padding: C_WrapKey pads the key value with zero bytes to this multiple. */
+  readonly wrapPadding?: number;
   /** For AES key wrap (RFC 3394, or RFC 5649 when padded): single-part encryption and key wrapping. */
   keyWrap?(param: WireParam): { readonly padded: boolean };
 }

@@ -1,7 +1,7 @@
 /**
  * RSA (PKCS#11 3.0 section 2.1): key-pair generation, signatures with PKCS #1
- * v1.5 (raw and hashed), PSS (raw and hashed) and X.509 (raw RSA), and
- * encryption with PKCS #1 v1.5, OAEP and X.509.
+ * v1.5 (raw and hashed), PSS (raw and hashed) and X.509 (raw RSA), the raw two
+ * also with message recovery, and encryption with PKCS #1 v1.5, OAEP and X.509.
  */
 import { CKA, CKF_MECH, CKK, CKM, CKR, CKZ } from '../generated/constants';
 import { require } from '../ck-error';
@@ -18,6 +18,8 @@ const sizes = { minKeySize: RSA_MIN_GENERATE_BITS, maxKeySize: RSA_MAX_BITS };
 const F4 = new Uint8Array([1, 0, 1]);
 
 const CRYPT_FLAGS = CKF_MECH.CKF_ENCRYPT | CKF_MECH.CKF_DECRYPT | CKF_MECH.CKF_WRAP | CKF_MECH.CKF_UNWRAP;
+/** The raw schemes (PKCS #1 v1.5 type 1, X.509) also sign and verify with message recovery. */
+const RECOVER_FLAGS = CKF_MECH.CKF_SIGN_RECOVER | CKF_MECH.CKF_VERIFY_RECOVER;
 
 function signer(type: number, fipsApproved: boolean, signature: (param: WireParam) => SignatureUse): MechanismSpec {
   return { type, ...sizes, flags: SIGN_FLAGS, fipsApproved, keyTypes: RSA, signature };
@@ -79,7 +81,7 @@ export const rsaFamily: MechanismFamily = {
         noParam(param);
         return { params: { scheme: 'rsa-pkcs1' } };
       }),
-      flags: SIGN_FLAGS | CRYPT_FLAGS,
+      flags: SIGN_FLAGS | RECOVER_FLAGS | CRYPT_FLAGS,
       rsaEncryption(param) {
         noParam(param);
         return { padding: 'pkcs1' };
@@ -90,7 +92,7 @@ export const rsaFamily: MechanismFamily = {
         noParam(param);
         return { params: { scheme: 'rsa-x509' } };
       }),
-      flags: SIGN_FLAGS | CRYPT_FLAGS,
+      flags: SIGN_FLAGS | RECOVER_FLAGS | CRYPT_FLAGS,
       rsaEncryption(param) {
         noParam(param);
         return { padding: 'none' };

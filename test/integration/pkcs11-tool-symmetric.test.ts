@@ -50,15 +50,18 @@ const HMACS: ReadonlyArray<readonly [string, string]> = [
  * falls back to mechtype-0x... for mechanisms it has no name for) and the flags text.
  */
 const CIPHER = 'encrypt, decrypt';
+const WRAPPING = `${CIPHER}, wrap, unwrap`;
+/** GCM and CCM also offer the message functions: CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MULTI_MESSAGE, which pkcs11-tool does not name. */
+const AEAD = `${WRAPPING}, other flags=0x26`;
 const MAC = 'sign, verify';
 const LISTED: ReadonlyArray<readonly [number, string, string]> = [
   [CKM.CKM_AES_KEY_GEN, 'AES-KEY-GEN', 'generate'],
-  [CKM.CKM_AES_ECB, 'AES-ECB', CIPHER],
-  [CKM.CKM_AES_CBC, 'AES-CBC', CIPHER],
-  [CKM.CKM_AES_CBC_PAD, 'AES-CBC-PAD', CIPHER],
+  [CKM.CKM_AES_ECB, 'AES-ECB', WRAPPING],
+  [CKM.CKM_AES_CBC, 'AES-CBC', WRAPPING],
+  [CKM.CKM_AES_CBC_PAD, 'AES-CBC-PAD', WRAPPING],
   [CKM.CKM_AES_CTR, 'AES-CTR', CIPHER],
-  [CKM.CKM_AES_GCM, 'AES-GCM', CIPHER],
-  [CKM.CKM_AES_CCM, 'AES-CCM', CIPHER],
+  [CKM.CKM_AES_GCM, 'AES-GCM', AEAD],
+  [CKM.CKM_AES_CCM, 'AES-CCM', AEAD],
   [CKM.CKM_AES_CMAC, 'AES-CMAC', MAC],
   [CKM.CKM_AES_CMAC_GENERAL, 'AES-CMAC-GENERAL', MAC],
   [CKM.CKM_GENERIC_SECRET_KEY_GEN, 'GENERIC-SECRET-KEY-GEN', 'generate'],
@@ -152,7 +155,7 @@ describe.each(TRANSPORTS)('pkcs11-tool: AES and HMAC (%s)', (transport) => {
       const line = new RegExp(`^\\s*(?:${escape(name)}|${hexType}), keySize=\\{${spec.minKeySize},${spec.maxKeySize}\\}, ${flags}$`, 'm');
       expect(r.stdout, name).toMatch(line);
     }
-    expect(r.stdout).toMatch(/^\s*AES-ECB, keySize=\{16,32\}, encrypt, decrypt$/m);
+    expect(r.stdout).toMatch(/^\s*AES-ECB, keySize=\{16,32\}, encrypt, decrypt, wrap, unwrap$/m);
     expect(r.stdout).toMatch(/^\s*SHA256-HMAC, keySize=\{1,4096\}, sign, verify$/m);
   });
 

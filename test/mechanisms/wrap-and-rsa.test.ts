@@ -1,5 +1,5 @@
 /** RSA encryption and key wrapping through pkcs11js, cross-checked with Node's crypto. */
-import { constants, createCipheriv, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import { constants, createCipheriv, createDecipheriv, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG_MGF, CKK, CKM, CKO, CKR, CKZ } from '../../src/generated/constants';
@@ -133,6 +133,44 @@ describe('RSA encryption and key wrapping (pkcs11js, process transport)', () => 
     const target = randomBytes(32);
     const wrapped = mod.C_WrapKey(s, oaep(), rsaPublic, aesKey(target), Buffer.alloc(512));
     expect(privateDecrypt({ key: nodeKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, wrapped)).toEqual(target);
+  });
+
+  it('wraps with AES-GCM (Node opens it) and with zero-padded ECB, and unwraps both', () => {
+    const kekValue = randomBytes(32);
+    const kek = aesKey(kekValue);
+    const iv = randomBytes(12);
+    const aad = Buffer.from('wrapped key header');
+    const target = randomBytes(32);
+    const gcm: pkcs11js.Mechanism = { mechanism: CKM.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, tagBits: 128 } as pkcs11js.AesGCM };
+    const wrapped = mod.C_WrapKey(s, gcm, kek, aesKey(target), Buffer.alloc(256));
+    const d = createDecipheriv('aes-256-gcm', kekValue, iv).setAAD(aad).setAuthTag(wrapped.subarray(32));
+    expect(Buffer.concat([d.update(wrapped.subarray(0, 32)), d.final()])).toEqual(target);
+    const back = mod.C_UnwrapKey(s, gcm, kek, wrapped, [
+      { type: CKA.CKA_CLASS, value: CKO.CKO_SECRET_KEY },
+      { type: CKA.CKA_KEY_TYPE, value: CKK.CKK_AES },
+      { type: CKA.CKA_EXTRACTABLE, value: true },
+      { type: CKA.CKA_SENSITIVE, value: false },
+    ]);
+    expect(mod.C_GetAttributeValue(s, back, [{ type: CKA.CKA_VALUE }])[0]?.value).toEqual(target);
+
+    const secret = randomBytes(20);
+    const generic = mod.C_CreateObject(s, [
+      { type: CKA.CKA_CLASS, value: CKO.CKO_SECRET_KEY },
+      { type: CKA.CKA_KEY_TYPE, value: CKK.CKK_GENERIC_SECRET },
+      { type: CKA.CKA_VALUE, value: secret },
+      { type: CKA.CKA_EXTRACTABLE, value: true },
+    ]);
+    const ecbWrapped = mod.C_WrapKey(s, { mechanism: CKM.CKM_AES_ECB }, kek, generic, Buffer.alloc(256));
+    const ecb = createDecipheriv('aes-256-ecb', kekValue, null).setAutoPadding(false);
+    expect(Buffer.concat([ecb.update(ecbWrapped), ecb.final()])).toEqual(Buffer.concat([secret, Buffer.alloc(12)]));
+    const unwrapped = mod.C_UnwrapKey(s, { mechanism: CKM.CKM_AES_ECB }, kek, ecbWrapped, [
+      { type: CKA.CKA_CLASS, value: CKO.CKO_SECRET_KEY },
+      { type: CKA.CKA_KEY_TYPE, value: CKK.CKK_GENERIC_SECRET },
+      { type: CKA.CKA_VALUE_LEN, value: 20 },
+      { type: CKA.CKA_SENSITIVE, value: false },
+      { type: CKA.CKA_EXTRACTABLE, value: true },
+    ]);
+    expect(mod.C_GetAttributeValue(s, unwrapped, [{ type: CKA.CKA_VALUE }])[0]?.value).toEqual(secret);
   });
 
   it('refuses to wrap an unextractable key, or with a key that may not wrap', () => {
