@@ -4,7 +4,7 @@
  */
 import { CKR } from '../generated/constants';
 import { CkError } from '../ck-error';
-import { loadLibcryptoBackend } from '../backends/libcrypto';
+import { loadLibcryptoBackend, type NativeLibraryInfo } from '../backends/libcrypto';
 import { ConfigError, loadConfig } from '../config/config';
 import { log, setLogLevel } from '../log';
 import { Hsm } from './hsm';
@@ -51,6 +51,7 @@ export class CratonModule {
     this.hsm = new Hsm(loaded.config, backend);
     this.state = ModuleState.Ready;
     log.info(`initialised from ${loaded.source}; backend ${backend.library.name} ${backend.library.version}; tokens in ${loaded.config.storage.path}`);
+    logLibcryptoBinding(backend.details);
   }
 
   finalize(): void {
@@ -67,4 +68,16 @@ export class CratonModule {
     this.ready();
     return new Promise((resolve) => this.slotEventWaiters.add(resolve));
   }
+}
+
+/**
+ * Which loaded object answers each libcrypto entry point the addon uses, as
+ * the addon itself finds out: one object (the addon, whose libcrypto is
+ * linked in privately) is the only safe answer.
+ */
+function logLibcryptoBinding(details: NativeLibraryInfo): void {
+  const objects = new Set(Object.values(details.symbols));
+  const entryPoints = Object.keys(details.symbols).length;
+  if (details.consistent) log.info(`libcrypto: ${details.version}; all ${entryPoints} entry points served by ${details.boundTo ?? 'an unknown object'}`);
+  else log.warn(`libcrypto: ${details.version}; entry points served by ${objects.size} objects: ${[...objects].join(', ')}`);
 }
