@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -1773,8 +1775,35 @@ static void job_complete(napi_env env, napi_status status, void *data) {
     else
       napi_reject_deferred(env, j->deferred, result);
   }
-  napi_delete_async_work(env, j->work);
+  if (j->work != NULL) napi_delete_async_work(env, j->work);
   job_free(j);
+}
+
+/* Largest RSA modulus whose public operation runs inline (~0.1 ms at 4096). */
+#define INLINE_RSA_PUBLIC_BITS 4096
+/* Largest message an inline signature or verification hashes. */
+#define INLINE_MAX_DATA (64 * 1024)
+
+/*
+ * Whether a job is cheap enough to run on the calling (JS) thread: a hand-off
+ * to the libuv pool and back costs about as much as an ECDSA signature, so
+ * only RSA private operations, key generation, key import with its checks,
+ * and large inputs go to the pool, where two callers get two cores.
+ */
+static bool job_runs_inline(const asym_job *j) {
+  if (j->data.len > INLINE_MAX_DATA) return false;
+  switch (j->op) {
+    case OP_SIGN:
+      return j->ktype != KT_RSA;
+    case OP_VERIFY:
+    case OP_RECOVER:
+    case OP_ENCRYPT:
+      return j->ktype != KT_RSA || j->kbits <= INLINE_RSA_PUBLIC_BITS;
+    case OP_DERIVE:
+      return true;
+    default:
+      return false;
+  }
 }
 
 /* Queue the job; returns its promise (the job is owned by the work now, or
@@ -1786,6 +1815,12 @@ static napi_value job_queue(napi_env env, asym_job *j, const char *name) {
     job_free(j);
     craton_throw(env, CRATON_E_LIBRARY, "cannot create promise");
     return NULL;
+  }
+  if (job_runs_inline(j)) {
+    /* The same steps the pool would take, settled before returning. */
+    job_execute(env, j);
+    job_complete(env, napi_ok, j);
+    return promise;
   }
   if (napi_create_async_work(env, NULL, jname, job_execute, job_complete, j,
                              &j->work) != napi_ok) {
@@ -2227,17 +2262,85 @@ static napi_value js_key_free(napi_env env, napi_callback_info info) {
   return craton_undefined(env);
 }
 
+/* An EC key's public point, uncompressed (0x04 || X || Y); 0 on failure. The
+ * point is read as stored and rebuilt through the group only when the key
+ * holds it compressed: making a group costs OpenSSL 3 tens of microseconds. */
+static size_t ec_uncompressed_point(const craton_pkey *k, uint8_t *out, size_t cap) {
+#if defined(CRATON_CRYPTO_LIB_AWSLC)
+  const EC_KEY *eck = EVP_PKEY_get0_EC_KEY(k->pkey);
+  const EC_POINT *kp = eck != NULL ? EC_KEY_get0_public_key(eck) : NULL;
+  if (kp == NULL) return 0;
+  return EC_POINT_point2oct(EC_KEY_get0_group(eck), kp, POINT_CONVERSION_UNCOMPRESSED, out, cap, NULL);
+#else
+  uint8_t enc[1 + 2 * 66];
+  size_t enclen = 0, outlen = 0;
+  if (EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_PUB_KEY, enc, sizeof enc, &enclen) != 1) return 0;
+  if (enclen == 1 + 2 * k->curve->bytes && enc[0] == 0x04 && enclen <= cap) {
+    memcpy(out, enc, enclen);
+    return enclen;
+  }
+  EC_GROUP *group = EC_GROUP_new_by_curve_name(k->curve->nid);
+  EC_POINT *pt = group ? EC_POINT_new(group) : NULL;
+  if (pt != NULL && EC_POINT_oct2point(group, pt, enc, enclen, NULL) == 1)
+    outlen = EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED, out, cap, NULL);
+  EC_POINT_free(pt);
+  EC_GROUP_free(group);
+  return outlen;
+#endif
+}
+
+/* The public key bytes an SPKI of this curve ends with: the uncompressed EC
+ * point, or the raw Edwards / Montgomery key. */
+static size_t curve_public_bytes(const craton_pkey *k, uint8_t *out, size_t cap) {
+  if (k->type == KT_EC) return ec_uncompressed_point(k, out, cap);
+  size_t len = cap;
+  return EVP_PKEY_get_raw_public_key(k->pkey, out, &len) == 1 ? len : 0;
+}
+
+/* Per curve, the SPKI bytes before the public key: the same for every key of
+ * the curve, learnt from the library's own encoding of the first key seen
+ * (OpenSSL 3's encoder costs ~100 us a call). */
+static struct {
+  uint8_t bytes[32];
+  size_t len;
+  bool known;
+} g_spki_prefix[N_CURVES];
+static pthread_mutex_t g_spki_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* asymPublicKeyInfo(h) -> SPKI DER */
 static napi_value js_spki(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!craton_get_args(env, info, 1, argv)) return NULL;
   craton_pkey *k = pkey_unwrap(env, argv[0]);
   if (k == NULL) return NULL;
+  uint8_t pub[1 + 2 * 66], spki[32 + sizeof pub];
+  size_t publen = k->curve != NULL ? curve_public_bytes(k, pub, sizeof pub) : 0;
+  size_t idx = k->curve != NULL ? (size_t)(k->curve - CURVES) : 0;
+  if (publen != 0) {
+    pthread_mutex_lock(&g_spki_lock);
+    bool known = g_spki_prefix[idx].known;
+    size_t plen = g_spki_prefix[idx].len;
+    if (known) memcpy(spki, g_spki_prefix[idx].bytes, plen);
+    pthread_mutex_unlock(&g_spki_lock);
+    if (known) {
+      memcpy(spki + plen, pub, publen);
+      return craton_uint8array_from(env, spki, plen + publen);
+    }
+  }
   unsigned char *der = NULL;
   int len = i2d_PUBKEY(k->pkey, &der);
   if (len <= 0) {
     craton_throw_openssl(env, CRATON_E_LIBRARY, "i2d_PUBKEY");
     return NULL;
+  }
+  size_t plen = (size_t)len - publen;
+  if (publen != 0 && (size_t)len > publen && plen <= sizeof g_spki_prefix[idx].bytes &&
+      memcmp(der + plen, pub, publen) == 0) {
+    pthread_mutex_lock(&g_spki_lock);
+    memcpy(g_spki_prefix[idx].bytes, der, plen);
+    g_spki_prefix[idx].len = plen;
+    g_spki_prefix[idx].known = true;
+    pthread_mutex_unlock(&g_spki_lock);
   }
   napi_value out = craton_uint8array_from(env, der, (size_t)len);
   OPENSSL_free(der);
@@ -2312,22 +2415,20 @@ static napi_value js_parse_pkcs8(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* asymPublicKey(h) -> new public-only handle (via SPKI: both libraries). */
+/* asymPublicKey(h) -> a handle for the public half. It shares the native key
+ * (one more reference) but is marked public, and every private use of a
+ * public handle is refused above (sign, decrypt, derive, private export). A
+ * DER round trip would cost OpenSSL 3 a decoder run, hundreds of microseconds. */
 static napi_value js_public_only(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!craton_get_args(env, info, 1, argv)) return NULL;
   craton_pkey *k = pkey_unwrap(env, argv[0]);
   if (k == NULL) return NULL;
-  unsigned char *der = NULL;
-  int len = i2d_PUBKEY(k->pkey, &der);
-  const unsigned char *pp = der;
-  EVP_PKEY *pub = len > 0 ? d2i_PUBKEY(NULL, &pp, len) : NULL;
-  OPENSSL_free(der);
-  if (pub == NULL) {
-    craton_throw_openssl(env, CRATON_E_LIBRARY, "public key copy");
+  if (EVP_PKEY_up_ref(k->pkey) != 1) {
+    craton_throw_openssl(env, CRATON_E_LIBRARY, "EVP_PKEY_up_ref");
     return NULL;
   }
-  return pkey_wrap(env, pub, k->type, k->curve, false);
+  return pkey_wrap(env, k->pkey, k->type, k->curve, false);
 }
 
 /* BIGNUM param as minimal big-endian bytes (at least 1) or padded to `pad`. */
@@ -2389,28 +2490,8 @@ static napi_value js_export(napi_env env, napi_callback_info info) {
       if (!set_named(env, obj, RSA_FIELDS[i], v)) goto fail;
     }
   } else if (k->type == KT_EC) {
-    uint8_t enc[1 + 2 * 66], out[1 + 2 * 66];
-    size_t enclen = 0, outlen = 0;
-    EC_GROUP *group = EC_GROUP_new_by_curve_name(k->curve->nid);
-    EC_POINT *pt = group ? EC_POINT_new(group) : NULL;
-#if defined(CRATON_CRYPTO_LIB_AWSLC)
-    const EC_KEY *eck = EVP_PKEY_get0_EC_KEY(k->pkey);
-    const EC_POINT *kp = eck != NULL ? EC_KEY_get0_public_key(eck) : NULL;
-    if (pt != NULL && kp != NULL &&
-        (enclen = EC_POINT_point2oct(group, kp, POINT_CONVERSION_UNCOMPRESSED,
-                                     enc, sizeof enc, NULL)) != 0 &&
-        EC_POINT_oct2point(group, pt, enc, enclen, NULL) == 1) {
-#else
-    if (pt != NULL &&
-        EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_PUB_KEY, enc,
-                                        sizeof enc, &enclen) == 1 &&
-        EC_POINT_oct2point(group, pt, enc, enclen, NULL) == 1) {
-#endif
-      outlen = EC_POINT_point2oct(group, pt, POINT_CONVERSION_UNCOMPRESSED,
-                                  out, sizeof out, NULL);
-    }
-    EC_POINT_free(pt);
-    EC_GROUP_free(group);
+    uint8_t out[1 + 2 * 66];
+    size_t outlen = ec_uncompressed_point(k, out, sizeof out);
     if (outlen == 0) {
       craton_throw_openssl(env, CRATON_E_LIBRARY, "reading the EC point");
       return NULL;

@@ -5,8 +5,12 @@
  *
  * Keys are opaque handles on native key objects; private material only
  * reaches JS through exportPrivateKey() / privateKeyInfo().  Every operation
- * that touches a key returns a Promise and runs on the libuv thread pool, so
- * concurrent callers use all cores and the JS thread stays free.
+ * that touches a key returns a Promise.  The expensive ones (RSA private
+ * operations, key generation, key import, inputs over 64 KiB) run on the
+ * libuv thread pool, so concurrent callers use all cores; the cheap ones
+ * (EC and EdDSA signatures, verification, RSA public operations up to 4096
+ * bits, key agreement) settle on the calling thread, since the hand-off to
+ * the pool and back costs as much as they do.
  *
  * Errors are BackendError with code
  *   'ARGUMENT'               bad input: wrong key type for the operation, a
@@ -235,7 +239,10 @@ export interface AsymmetricCrypto {
   importKey(components: MontgomeryComponents): Promise<MontgomeryKey>;
   importKey(components: KeyComponents): Promise<AsymmetricKey>;
 
-  /** A new handle with only the public part (works on public keys too). */
+  /**
+   * A handle for the public part (works on public keys too): it may share the
+   * native key, but every private use of it is refused ('ARGUMENT').
+   */
   publicKeyOf<K extends AsymmetricKey>(key: K): K;
   exportPublicKey(key: AsymmetricKey): PublicKeyComponents;
   /** Explicit private export; 'ARGUMENT' for a public key. */

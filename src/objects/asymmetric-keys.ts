@@ -19,12 +19,12 @@ import type { P11Object } from './object-table';
  */
 export function pairAttributes(backend: CryptoBackend, key: AsymmetricKey, ecParams?: Uint8Array): { publicPart: AttributeMap; privatePart: AttributeMap } {
   const spki = backend.publicKeyInfo(key);
-  const pub = backend.exportPublicKey(key);
+  // The private components include the public ones: one export serves both halves.
   const priv = backend.exportPrivateKey(key);
   const map = (...e: [number, AttributeValue][]): AttributeMap => new Map(e);
-  if (pub.type === 'rsa' && priv.type === 'rsa') {
+  if (priv.type === 'rsa') {
     return {
-      publicPart: map([CKA.CKA_MODULUS, pub.modulus], [CKA.CKA_PUBLIC_EXPONENT, pub.publicExponent], [CKA.CKA_MODULUS_BITS, key.bits], [CKA.CKA_PUBLIC_KEY_INFO, spki]),
+      publicPart: map([CKA.CKA_MODULUS, priv.modulus], [CKA.CKA_PUBLIC_EXPONENT, priv.publicExponent], [CKA.CKA_MODULUS_BITS, key.bits], [CKA.CKA_PUBLIC_KEY_INFO, spki]),
       privatePart: map(
         [CKA.CKA_MODULUS, priv.modulus],
         [CKA.CKA_PUBLIC_EXPONENT, priv.publicExponent],
@@ -38,9 +38,8 @@ export function pairAttributes(backend: CryptoBackend, key: AsymmetricKey, ecPar
       ),
     };
   }
-  if (pub.type === 'rsa' || priv.type === 'rsa') throw new CkError(CKR.CKR_GENERAL_ERROR, 'mismatched key halves');
-  const params = ecParams ?? ecParamsOf(pub.curve);
-  const point = pub.type === 'ec' ? pub.point : pub.publicKey;
+  const params = ecParams ?? ecParamsOf(priv.curve);
+  const point = priv.type === 'ec' ? priv.point : priv.publicKey;
   const secret = priv.type === 'ec' ? priv.privateValue : priv.privateKey;
   return {
     publicPart: map([CKA.CKA_EC_PARAMS, params], [CKA.CKA_EC_POINT, wrapPoint(point)], [CKA.CKA_PUBLIC_KEY_INFO, spki]),
