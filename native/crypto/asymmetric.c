@@ -203,15 +203,26 @@ typedef struct {
   int bits;
   size_t bytes;
   bool priv;
+  /* ECDSA contexts initialised once and reused by the jobs that run inline,
+   * all on the one JS thread (creating one costs OpenSSL 3 a fetch per call). */
+  EVP_PKEY_CTX *ecdsa_sign_ctx;
+  EVP_PKEY_CTX *ecdsa_verify_ctx;
 } craton_pkey;
+
+static void pkey_release(craton_pkey *k) {
+  EVP_PKEY_CTX_free(k->ecdsa_sign_ctx);
+  EVP_PKEY_CTX_free(k->ecdsa_verify_ctx);
+  k->ecdsa_sign_ctx = k->ecdsa_verify_ctx = NULL;
+  EVP_PKEY_free(k->pkey);
+  k->pkey = NULL;
+}
 
 static void pkey_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   craton_pkey *k = (craton_pkey *)data;
   if (k == NULL) return;
-  EVP_PKEY_free(k->pkey);
-  k->pkey = NULL;
+  pkey_release(k);
   k->magic = 0;
   free(k);
 }
@@ -463,6 +474,8 @@ typedef struct {
 
   /* the key operated on (own reference) and what it is */
   EVP_PKEY *pkey;
+  craton_pkey *owner;      /* its handle, read only when the job runs inline */
+  EVP_PKEY_CTX *reuse_ctx; /* borrowed from owner, already initialised */
   key_type ktype;
   const curve_info *curve;
   size_t kbytes; /* craton_pkey.bytes */
@@ -521,12 +534,13 @@ static asym_job *job_new(napi_env env, op_kind op) {
 }
 
 /* Attach the key (takes a reference). */
-static bool job_set_key(napi_env env, asym_job *j, const craton_pkey *k) {
+static bool job_set_key(napi_env env, asym_job *j, craton_pkey *k) {
   if (EVP_PKEY_up_ref(k->pkey) != 1) {
     craton_throw_openssl(env, CRATON_E_LIBRARY, "EVP_PKEY_up_ref");
     return false;
   }
   j->pkey = k->pkey;
+  j->owner = k;
   j->ktype = k->type;
   j->curve = k->curve;
   j->kbytes = k->bytes;
@@ -1394,8 +1408,8 @@ static void exec_sign(asym_job *j) {
     tbs = block;
     tbslen = j->kbytes;
   }
-  ctx = EVP_PKEY_CTX_new(j->pkey, NULL);
-  if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0) {
+  ctx = j->reuse_ctx != NULL ? j->reuse_ctx : EVP_PKEY_CTX_new(j->pkey, NULL);
+  if (ctx == NULL || (ctx != j->reuse_ctx && EVP_PKEY_sign_init(ctx) <= 0)) {
     job_fail(j, CRATON_E_LIBRARY, "EVP_PKEY_sign_init");
     goto done;
   }
@@ -1433,7 +1447,7 @@ done:
     free(block);
   }
   free(der);
-  EVP_PKEY_CTX_free(ctx);
+  if (ctx != j->reuse_ctx) EVP_PKEY_CTX_free(ctx);
   craton_wipe(hash, sizeof hash);
 }
 
@@ -1494,8 +1508,8 @@ static void exec_verify(asym_job *j) {
   } else if (siglen != j->kbytes) {
     goto done;
   }
-  ctx = EVP_PKEY_CTX_new(j->pkey, NULL);
-  if (ctx == NULL || EVP_PKEY_verify_init(ctx) <= 0) {
+  ctx = j->reuse_ctx != NULL ? j->reuse_ctx : EVP_PKEY_CTX_new(j->pkey, NULL);
+  if (ctx == NULL || (ctx != j->reuse_ctx && EVP_PKEY_verify_init(ctx) <= 0)) {
     job_fail(j, CRATON_E_LIBRARY, "EVP_PKEY_verify_init");
     goto done;
   }
@@ -1510,7 +1524,7 @@ static void exec_verify(asym_job *j) {
 done:
   ERR_clear_error();
   OPENSSL_free(der);
-  EVP_PKEY_CTX_free(ctx);
+  if (ctx != j->reuse_ctx) EVP_PKEY_CTX_free(ctx);
 }
 
 static void exec_recover(asym_job *j) {
@@ -1808,6 +1822,21 @@ static bool job_runs_inline(const asym_job *j) {
 
 /* Queue the job; returns its promise (the job is owned by the work now, or
  * freed here on failure with NULL returned and an exception pending). */
+/* The key's cached ECDSA context for an inline sign or verify, made and
+ * initialised on first use; NULL (a fresh context per job) otherwise. */
+static EVP_PKEY_CTX *inline_ecdsa_ctx(asym_job *j) {
+  if (j->owner == NULL || j->scheme != SCHEME_ECDSA || (j->op != OP_SIGN && j->op != OP_VERIFY)) return NULL;
+  EVP_PKEY_CTX **slot = j->op == OP_SIGN ? &j->owner->ecdsa_sign_ctx : &j->owner->ecdsa_verify_ctx;
+  if (*slot == NULL) {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(j->pkey, NULL);
+    int ok = ctx != NULL && (j->op == OP_SIGN ? EVP_PKEY_sign_init(ctx) : EVP_PKEY_verify_init(ctx)) > 0;
+    if (ok) *slot = ctx;
+    else EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+  }
+  return *slot;
+}
+
 static napi_value job_queue(napi_env env, asym_job *j, const char *name) {
   napi_value promise, jname;
   if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &jname) != napi_ok ||
@@ -1818,6 +1847,7 @@ static napi_value job_queue(napi_env env, asym_job *j, const char *name) {
   }
   if (job_runs_inline(j)) {
     /* The same steps the pool would take, settled before returning. */
+    j->reuse_ctx = inline_ecdsa_ctx(j);
     job_execute(env, j);
     job_complete(env, napi_ok, j);
     return promise;
@@ -2257,8 +2287,7 @@ static napi_value js_key_free(napi_env env, napi_callback_info info) {
   if (!craton_get_args(env, info, 1, argv)) return NULL;
   craton_pkey *k = pkey_unwrap_any(env, argv[0]);
   if (k == NULL) return NULL;
-  EVP_PKEY_free(k->pkey);
-  k->pkey = NULL;
+  pkey_release(k);
   return craton_undefined(env);
 }
 
