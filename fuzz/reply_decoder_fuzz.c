@@ -143,10 +143,30 @@ static tmpl_ref g_tmpls[32];
 static int g_ntmpls;
 
 static void *build_struct(int id, int depth);
+static void fill_struct(int id, uint8_t *base, int depth);
+
+/* An input template the caller owns: attribute values the decoder must never touch. */
+static CK_ATTRIBUTE *build_in_template(CK_ULONG n) {
+  CK_ATTRIBUTE *t = guarded(n * sizeof(CK_ATTRIBUTE), 0, "input template");
+  for (CK_ULONG j = 0; j < n; j++) {
+    t[j].type = 0x3;
+    t[j].ulValueLen = 4;
+    t[j].pValue = guarded(4, 0x22, "input attribute value");
+    freeze(t[j].pValue);
+  }
+  freeze(t);
+  return t;
+}
 
 static void *build_struct(int id, int depth) {
+  uint8_t *base = guarded(craton_structs[id].size, g_fill, craton_structs[id].name);
+  fill_struct(id, base, depth);
+  freeze(base);
+  return base;
+}
+
+static void fill_struct(int id, uint8_t *base, int depth) {
   const craton_struct_desc *s = &craton_structs[id];
-  uint8_t *base = guarded(s->size, g_fill, s->name);
   for (size_t i = 0; i < s->field_count; i++) {
     const craton_field_desc *f = &s->fields[i];
     uint8_t *at = base + f->offset;
@@ -173,11 +193,43 @@ static void *build_struct(int id, int depth) {
       case CRATON_FIELD_STRUCT_PTR:
         *(void **)at = depth < 3 && present() ? build_struct(f->nested, depth + 1) : NULL;
         break;
+      case CRATON_FIELD_STRUCT_ARRAY: {
+        /* A caller's array really holds its count of elements (a small one). */
+        CK_ULONG *count = (CK_ULONG *)(base + f->aux);
+        *count = g_full ? 2 : *count % 4;
+        size_t size = craton_structs[f->nested].size;
+        uint8_t *array = depth < 3 && present() ? guarded(*count * size, g_fill, "structure array") : NULL;
+        for (CK_ULONG j = 0; array && j < *count; j++) fill_struct(f->nested, array + j * size, depth + 1);
+        if (array) freeze(array);
+        *(void **)at = array;
+        break;
+      }
+      case CRATON_FIELD_TEMPLATE: {
+        CK_ULONG *count = (CK_ULONG *)(base + f->aux);
+        *count = g_full ? 1 : *count % 3;
+        *(void **)at = present() ? build_in_template(*count) : NULL;
+        break;
+      }
+      case CRATON_FIELD_CHOICE_PTR: {
+        CK_ULONG *selector = (CK_ULONG *)(base + f->selector), *len = (CK_ULONG *)(base + f->aux);
+        if (f->choice_count && (g_full || chance(70))) {
+          const craton_mech_struct *choice = &f->choices[g_full ? 0 : below(f->choice_count)];
+          *selector = choice->mechanism;
+          *len = craton_structs[choice->struct_id].size - (!g_full && chance(10) ? 1 : 0);
+          *(void **)at = depth < 3 && present() ? build_struct(choice->struct_id, depth + 1) : NULL;
+        } else {
+          *len = capacity();
+          *(void **)at = present() ? guarded(*len, 0x66, "raw choice_ptr value") : NULL;
+          if (*(void **)at) freeze(*(void **)at);
+        }
+        break;
+      }
+      case CRATON_FIELD_OUT_ULONG:
+        *(void **)at = present() ? guarded(sizeof(CK_ULONG), g_fill, "CK_ULONG out field") : NULL;
+        break;
       default: break;
     }
   }
-  freeze(base);
-  return base;
 }
 
 static CK_ULONG pick_attr_type(int kind) {
@@ -307,14 +359,7 @@ static void build_args(const craton_function_desc *fn, void **argv) {
       }
       case CRATON_ARG_IN_TEMPLATE: {
         CK_ULONG n = g_full ? 1 : below(3);
-        CK_ATTRIBUTE *t = present() ? guarded(n * sizeof(CK_ATTRIBUTE), 0, "input template") : NULL;
-        for (CK_ULONG j = 0; t && j < n; j++) {
-          t[j].type = 0x3;
-          t[j].ulValueLen = 4;
-          t[j].pValue = guarded(4, 0x22, "input attribute value");
-          freeze(t[j].pValue);
-        }
-        if (t) freeze(t);
+        CK_ATTRIBUTE *t = present() ? build_in_template(n) : NULL;
         g_slots[c].p = t;
         g_slots[c + 1].ul = n;
         c += 2;

@@ -50,6 +50,18 @@ static CK_RV put_caller_bytes(craton_buf *b, const void *p, CK_ULONG n) {
 }
 
 static CK_RV enc_struct(craton_buf *b, int id, const uint8_t *base, int depth);
+static CK_RV enc_param(craton_buf *b, int struct_id, const void *p, CK_ULONG len, int depth);
+static CK_RV enc_template(craton_buf *b, const CK_ATTRIBUTE *t, CK_ULONG count, int depth);
+
+/* The structure a choice_ptr field points to for its selector's value, or -1 (raw bytes). */
+static int choice_struct(const craton_field_desc *f, const uint8_t *base) {
+  return struct_for(f->choices, f->choice_count, *(const CK_ULONG *)(base + f->selector));
+}
+
+/* Whether a struct_array of `count` elements of structure `id` can be walked at all. */
+static int array_fits(int id, CK_ULONG count) {
+  return (uint64_t)count <= CRATON_WIRE_MAX_FRAME / craton_structs[id].size;
+}
 
 static CK_RV enc_field_ptr(craton_buf *b, const void *p, CK_ULONG n) {
   craton_buf_u8(b, p != NULL);
@@ -86,6 +98,30 @@ static CK_RV enc_struct(craton_buf *b, int id, const uint8_t *base, int depth) {
         }
         break;
       }
+      case CRATON_FIELD_STRUCT_ARRAY: {
+        const uint8_t *array = *(const uint8_t *const *)at;
+        CK_ULONG count = *(const CK_ULONG *)(base + f->aux);
+        craton_buf_u8(b, array != NULL);
+        craton_buf_u64(b, count);
+        if (array) {
+          if (depth >= MAX_NESTING || !array_fits(f->nested, count)) return CRATON_RV_ARGUMENTS_BAD;
+          size_t size = craton_structs[f->nested].size;
+          for (CK_ULONG j = 0; j < count && rv == CRATON_RV_OK; j++) rv = enc_struct(b, f->nested, array + j * size, depth + 1);
+        }
+        break;
+      }
+      case CRATON_FIELD_TEMPLATE: {
+        const CK_ATTRIBUTE *t = *(const CK_ATTRIBUTE *const *)at;
+        CK_ULONG count = *(const CK_ULONG *)(base + f->aux);
+        craton_buf_u8(b, t != NULL);
+        if (t) rv = enc_template(b, t, count, 0);
+        else craton_buf_u64(b, count);
+        break;
+      }
+      case CRATON_FIELD_CHOICE_PTR:
+        rv = enc_param(b, choice_struct(f, base), *(void *const *)at, *(const CK_ULONG *)(base + f->aux), depth + 1);
+        break;
+      case CRATON_FIELD_OUT_ULONG: craton_buf_u8(b, *(void *const *)at != NULL); break;
       default: return CRATON_RV_GENERAL_ERROR;
     }
     if (rv != CRATON_RV_OK) return rv;
@@ -93,8 +129,9 @@ static CK_RV enc_struct(craton_buf *b, int id, const uint8_t *base, int depth) {
   return CRATON_RV_OK;
 }
 
-/* A mechanism parameter or a message parameter: NULL, raw bytes, or a known structure. */
-static CK_RV enc_param(craton_buf *b, int struct_id, const void *p, CK_ULONG len) {
+/* A mechanism parameter, a message parameter or a choice_ptr's pointee: NULL,
+ * raw bytes, or a known structure (nested `depth` deep). */
+static CK_RV enc_param(craton_buf *b, int struct_id, const void *p, CK_ULONG len, int depth) {
   if (!p) {
     craton_buf_u8(b, VK_NULL);
     craton_buf_u64(b, len);
@@ -110,13 +147,12 @@ static CK_RV enc_param(craton_buf *b, int struct_id, const void *p, CK_ULONG len
     craton_buf_u64(b, len);
     return CRATON_RV_OK;
   }
+  if (depth > MAX_NESTING) return CRATON_RV_ARGUMENTS_BAD;
   craton_buf_u8(b, VK_STRUCT);
   craton_buf_u64(b, len);
   craton_buf_u16(b, (uint16_t)struct_id);
-  return enc_struct(b, struct_id, p, 0);
+  return enc_struct(b, struct_id, p, depth);
 }
-
-static CK_RV enc_template(craton_buf *b, const CK_ATTRIBUTE *t, CK_ULONG count, int depth);
 
 static CK_RV enc_attribute(craton_buf *b, const CK_ATTRIBUTE *a, int depth) {
   craton_buf_u64(b, a->type);
@@ -265,13 +301,13 @@ CK_RV craton_encode_request(craton_buf *b, const craton_function_desc *fn, void 
         if (m) {
           craton_buf_u64(b, m->mechanism);
           int id = struct_for(craton_param_mechanisms, craton_param_mechanism_count, m->mechanism);
-          rv = enc_param(b, id, m->pParameter, m->ulParameterLen);
+          rv = enc_param(b, id, m->pParameter, m->ulParameterLen, 0);
         }
         c += 1;
         break;
       }
       case CRATON_ARG_MSG_PARAM:
-        rv = enc_param(b, message_struct(fn, argv, arg), ARG(void *, c), ARG(CK_ULONG, c + 1));
+        rv = enc_param(b, message_struct(fn, argv, arg), ARG(void *, c), ARG(CK_ULONG, c + 1), 0);
         c += 2;
         break;
       case CRATON_ARG_IN_LABEL32: {
@@ -388,31 +424,63 @@ static int dec_get_template(craton_reader *r, CK_ATTRIBUTE *t, CK_ULONG count, i
   return 1;
 }
 
-/* Locates pointer field number `index` (depth-first) of a structure.
- * Returns 1 when found, 0 when the index lies beyond this structure, and -1
- * when it names a field the module may not write. */
-static int find_inout_field(int id, uint8_t *base, unsigned *index, uint8_t **ptr, uint64_t *capacity, int depth) {
+/* Where a write-back lands: the caller's pointer, how many bytes it holds, and the field's form. */
+typedef struct writeback_target {
+  uint8_t *ptr;
+  uint64_t capacity;
+  uint8_t form;
+} writeback_target;
+
+/* Locates field number `index` of a structure, counting depth-first: each
+ * field, then the fields of what it points to (a nested structure, each
+ * element of a structure array, a choice_ptr's structure) in order, exactly
+ * as the request encoded them. Returns 1 when found, 0 when the index lies
+ * beyond this structure, and -1 when it names a field the module may not write. */
+static int find_inout_field(int id, uint8_t *base, unsigned *index, writeback_target *t, int depth) {
   const craton_struct_desc *s = &craton_structs[id];
   for (size_t i = 0; i < s->field_count; i++) {
     const craton_field_desc *f = &s->fields[i];
     uint8_t *at = base + f->offset;
     if (*index == 0) {
       if (!f->inout) return -1;
-      *ptr = *(uint8_t **)at;
+      t->ptr = *(uint8_t **)at;
+      t->form = f->form;
       switch (f->form) {
-        case CRATON_FIELD_PTR: *capacity = *(CK_ULONG *)(base + f->aux); break;
+        case CRATON_FIELD_PTR: t->capacity = *(CK_ULONG *)(base + f->aux); break;
         /* The same rounding as the request's length, so both sides agree on the buffer. */
-        case CRATON_FIELD_PTR_BITS: *capacity = (*(CK_ULONG *)(base + f->aux) + 7) / 8; break;
-        case CRATON_FIELD_PTR_FIXED: *capacity = f->aux; break;
+        case CRATON_FIELD_PTR_BITS: t->capacity = (*(CK_ULONG *)(base + f->aux) + 7) / 8; break;
+        case CRATON_FIELD_PTR_FIXED: t->capacity = f->aux; break;
+        case CRATON_FIELD_OUT_ULONG: t->capacity = sizeof(CK_ULONG); break;
         default: return -1;
       }
       return 1;
     }
     (*index)--;
-    if (f->form == CRATON_FIELD_STRUCT_PTR && *(uint8_t **)at && depth < MAX_NESTING) {
-      int found = find_inout_field(f->nested, *(uint8_t **)at, index, ptr, capacity, depth + 1);
-      if (found != 0) return found;
+    int found = 0;
+    uint8_t *nested = NULL;
+    if (depth < MAX_NESTING) {
+      switch (f->form) {
+        case CRATON_FIELD_STRUCT_PTR:
+          if ((nested = *(uint8_t **)at)) found = find_inout_field(f->nested, nested, index, t, depth + 1);
+          break;
+        case CRATON_FIELD_STRUCT_ARRAY: {
+          CK_ULONG count = *(CK_ULONG *)(base + f->aux);
+          size_t size = craton_structs[f->nested].size;
+          if (!(nested = *(uint8_t **)at) || !array_fits(f->nested, count)) break;
+          /* Each element walked consumes at least one index, so this ends within 2^16 elements. */
+          for (CK_ULONG j = 0; j < count && found == 0; j++) found = find_inout_field(f->nested, nested + j * size, index, t, depth + 1);
+          break;
+        }
+        case CRATON_FIELD_CHOICE_PTR: {
+          int chosen = choice_struct(f, base);
+          if ((nested = *(uint8_t **)at) && chosen >= 0 && *(CK_ULONG *)(base + f->aux) == craton_structs[chosen].size)
+            found = find_inout_field(chosen, nested, index, t, depth + 1);
+          break;
+        }
+        default: break;
+      }
     }
+    if (found != 0) return found;
   }
   return 0;
 }
@@ -425,11 +493,20 @@ static int dec_writebacks(craton_reader *r, int struct_id, void *param, CK_ULONG
     uint64_t len = craton_rd_u64(r);
     const uint8_t *src = craton_rd_bytes(r, len);
     FAIL_IF(!src || struct_id < 0 || !param || param_len != craton_structs[struct_id].size);
-    uint8_t *dst = NULL;
-    uint64_t capacity = 0;
-    FAIL_IF(find_inout_field(struct_id, param, &index, &dst, &capacity, 0) != 1);
-    FAIL_IF(!dst || len > capacity);
-    if (write) memcpy(dst, src, (size_t)len);
+    writeback_target t = {NULL, 0, 0};
+    FAIL_IF(find_inout_field(struct_id, param, &index, &t, 0) != 1);
+    FAIL_IF(!t.ptr);
+    if (t.form == CRATON_FIELD_OUT_ULONG) {
+      /* A u64 on the wire, stored in the caller's CK_ULONG width only if it fits. */
+      FAIL_IF(len != 8);
+      uint64_t v = 0;
+      for (int k = 7; k >= 0; k--) v = v << 8 | src[k];
+      FAIL_IF(v > (uint64_t)(CK_ULONG)~(CK_ULONG)0);
+      if (write) *(CK_ULONG *)t.ptr = (CK_ULONG)v;
+      continue;
+    }
+    FAIL_IF(len > t.capacity);
+    if (write) memcpy(t.ptr, src, (size_t)len);
   }
   return 1;
 }

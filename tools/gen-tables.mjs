@@ -57,7 +57,7 @@ const ARG_KIND_IDS = Object.fromEntries(Object.keys(ARG_KINDS).map((k, i) => [k,
 const MSG_OPS = ['encrypt', 'decrypt', 'sign', 'verify'];
 
 // ---------------------------------------------------------------- structures
-const FIELD_FORMS = ['ulong', 'bbool', 'version', 'chars', 'bytes', 'ptr', 'ptr_bits', 'ptr_fixed', 'struct_ptr'];
+const FIELD_FORMS = ['ulong', 'bbool', 'version', 'chars', 'bytes', 'ptr', 'ptr_bits', 'ptr_fixed', 'struct_ptr', 'struct_array', 'template', 'choice_ptr', 'out_ulong'];
 const structList = [
   ...Object.entries(structs.out).map(([name, fields]) => ({ name, role: 'out', fields })),
   ...Object.entries(structs.param).map(([name, fields]) => ({ name, role: 'param', fields })),
@@ -69,15 +69,33 @@ for (const s of structList) {
     const [formWithArg, name] = words;
     const [form, arg] = formWithArg.split(':');
     if (!FIELD_FORMS.includes(form)) throw new Error(`${s.name}: unknown field form ${form}`);
-    const f = { form, name, inout: words.includes('inout') };
+    // An out_ulong exists to be written: it is always a write-back target.
+    const f = { form, name, inout: words.includes('inout') || form === 'out_ulong' };
     if (form === 'chars' || form === 'bytes' || form === 'ptr_fixed') f.size = Number(arg);
-    if (form === 'ptr' || form === 'ptr_bits') f.lengthField = words[2];
-    if (form === 'struct_ptr') {
+    if (form === 'ptr' || form === 'ptr_bits' || form === 'choice_ptr') f.lengthField = words[2];
+    if (form === 'struct_array' || form === 'template') f.countField = words[2];
+    if (form === 'struct_ptr' || form === 'struct_array') {
       if (!structIds.has(arg)) throw new Error(`${s.name}: unknown struct ${arg}`);
       f.struct = arg;
     }
+    if (form === 'choice_ptr') {
+      f.selector = words[3];
+      f.choices = words.slice(4).map((pair) => {
+        const [value, struct] = pair.split('=');
+        if (!structIds.has(struct)) throw new Error(`${s.name}: unknown struct ${struct}`);
+        return { value: valueOf(value), name: value, struct };
+      }).sort((a, b) => (a.value < b.value ? -1 : 1));
+    }
     return f;
   });
+}
+// Every field another field names (length, count, selector) must be a ulong of the same structure.
+for (const s of structList) {
+  for (const f of s.fields) {
+    for (const ref of [f.lengthField, f.countField, f.selector].filter(Boolean)) {
+      if (s.fields.find((g) => g.name === ref)?.form !== 'ulong') throw new Error(`${s.name}.${f.name}: ${ref} is not a ulong field`);
+    }
+  }
 }
 const mechanismStructs = (table) =>
   Object.entries(table)
@@ -150,7 +168,10 @@ const emit = (path, text) => {
         case 'chars': h += `  CK_UTF8CHAR ${f.name}[${f.size}];\n`; break;
         case 'bytes': h += `  CK_BYTE ${f.name}[${f.size}];\n`; break;
         case 'ptr': case 'ptr_bits': case 'ptr_fixed': h += `  CK_BYTE_PTR ${f.name};\n`; break;
-        case 'struct_ptr': h += `  struct ${f.struct} *${f.name};\n`; break;
+        case 'struct_ptr': case 'struct_array': h += `  struct ${f.struct} *${f.name};\n`; break;
+        case 'template': h += `  CK_ATTRIBUTE_PTR ${f.name};\n`; break;
+        case 'choice_ptr': h += `  CK_VOID_PTR ${f.name};\n`; break;
+        case 'out_ulong': h += `  CK_ULONG_PTR ${f.name};\n`; break;
       }
     }
     h += `} ${s.name};\n\n`;
@@ -207,6 +228,11 @@ extern const CK_FUNCTION_LIST_3_0 craton_function_list_3_0;
 
 `;
   for (const s of structList) {
+    for (const f of s.fields.filter((g) => g.choices)) {
+      c += `static const craton_mech_struct choices_${s.name}_${f.name}[] = {\n`;
+      for (const ch of f.choices) c += `  { ${hex(ch.value)}UL, CRATON_STRUCT_${ch.struct} }, /* ${ch.name} */\n`;
+      c += '};\n';
+    }
     c += `static const craton_field_desc fields_${s.name}[] = {\n`;
     for (const f of s.fields) {
       const off = `offsetof(${s.name}, ${f.name})`;
@@ -215,8 +241,12 @@ extern const CK_FUNCTION_LIST_3_0 craton_function_list_3_0;
       let aux2 = '0';
       if (f.size !== undefined) aux = String(f.size);
       if (f.lengthField) aux = `offsetof(${s.name}, ${f.lengthField})`;
+      if (f.countField) aux = `offsetof(${s.name}, ${f.countField})`;
       if (f.struct) aux2 = `CRATON_STRUCT_${f.struct}`;
-      c += `  { ${form}, ${f.inout ? 1 : 0}, (uint16_t)${off}, (uint16_t)(${aux}), ${aux2} },\n`;
+      const choice = f.choices
+        ? `(uint16_t)offsetof(${s.name}, ${f.selector}), choices_${s.name}_${f.name}, ${f.choices.length}`
+        : '0, NULL, 0';
+      c += `  { ${form}, ${f.inout ? 1 : 0}, (uint16_t)${off}, (uint16_t)(${aux}), ${aux2}, ${choice} },\n`;
     }
     c += '};\n';
   }
@@ -322,7 +352,7 @@ function localParams(name) {
   w += 'export interface ArgDesc { readonly kind: ArgKind; readonly name: string; readonly struct?: number; readonly op?: MessageOp }\n';
   w += 'export interface FunctionDesc { readonly id: number; readonly name: string; readonly since: string; readonly local: boolean; readonly args: readonly ArgDesc[] }\n';
   w += `export type FieldForm = ${FIELD_FORMS.map((k) => `'${k}'`).join(' | ')};\n`;
-  w += 'export interface FieldDesc { readonly form: FieldForm; readonly name: string; readonly inout: boolean; readonly size?: number; readonly lengthField?: string; readonly struct?: number }\n';
+  w += 'export interface FieldDesc { readonly form: FieldForm; readonly name: string; readonly inout: boolean; readonly size?: number; readonly lengthField?: string; readonly countField?: string; readonly struct?: number; readonly selector?: string; readonly choices?: Readonly<Record<number, number>> }\n';
   w += "export interface StructDesc { readonly id: number; readonly name: string; readonly role: 'out' | 'param'; readonly fields: readonly FieldDesc[] }\n\n";
   w += 'export const FUNCTIONS: readonly FunctionDesc[] = [\n';
   for (const f of fnList) {
@@ -341,7 +371,10 @@ function localParams(name) {
       const o = { form: f.form, name: f.name, inout: f.inout };
       if (f.size !== undefined) o.size = f.size;
       if (f.lengthField) o.lengthField = f.lengthField;
+      if (f.countField) o.countField = f.countField;
       if (f.struct) o.struct = structIds.get(f.struct);
+      if (f.selector) o.selector = f.selector;
+      if (f.choices) o.choices = Object.fromEntries(f.choices.map((ch) => [Number(ch.value), structIds.get(ch.struct)]));
       return o;
     });
     w += `  { id: ${i}, name: '${s.name}', role: '${s.role}', fields: ${JSON.stringify(fields)} },\n`;

@@ -6,7 +6,7 @@ import { BackendError } from '../backends/backend';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
 import type { Hsm } from '../module/hsm';
-import type { KeyAgreement, MechanismSpec, SecretDerivation } from '../mechanisms/mechanism';
+import type { AdditionalKey, KeyAgreement, MechanismSpec, SecretDerivation } from '../mechanisms/mechanism';
 import type { P11Object } from '../objects/object-table';
 import type { Session } from '../sessions/session';
 import type { WireParam } from '../wire/codec';
@@ -123,29 +123,17 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       call.checkOutUlong('phKey');
       const spec = hsm.mechanisms.get(mechanism.type);
       const source = derivationSource(hsm, session, spec, mechanism.param, call.ulong('hBaseKey'));
-      implied(template, CKA.CKA_CLASS, source.objectClass);
-      const makesKey = source.objectClass === CKO.CKO_SECRET_KEY;
-      if (makesKey) require(template.has(CKA.CKA_KEY_TYPE), CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_KEY_TYPE is required');
-      const valueLen = template.get(CKA.CKA_VALUE_LEN);
-      template.delete(CKA.CKA_VALUE_LEN);
-      require(!template.has(CKA.CKA_VALUE), CKR.CKR_TEMPLATE_INCONSISTENT, 'a derived object cannot be given CKA_VALUE');
-      const deriveTemplate = source.base.attributes.get(CKA.CKA_DERIVE_TEMPLATE);
-      if (makesKey && deriveTemplate instanceof Map) {
-        for (const [type, value] of deriveTemplate) implied(template, type, value);
-      }
-      checkPlacement(session, template, makesKey);
-      const value = await source.value(typeof valueLen === 'number' ? valueLen : undefined);
-      const assigned = new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]);
-      if (makesKey) assigned.set(CKA.CKA_LOCAL, false);
-      const derived = buildObject(template, assigned, { isSecurityOfficer: session.token.loginState === 'so' });
-      if (makesKey) {
-        completeSecretKey(hsm.backend, derived);
-        // A derived key inherits the base key's history (section 4.10); a data object has none.
-        const base = source.base.attributes;
-        derived.set(CKA.CKA_ALWAYS_SENSITIVE, base.get(CKA.CKA_ALWAYS_SENSITIVE) === true && derived.get(CKA.CKA_SENSITIVE) === true);
-        derived.set(CKA.CKA_NEVER_EXTRACTABLE, base.get(CKA.CKA_NEVER_EXTRACTABLE) === true && derived.get(CKA.CKA_EXTRACTABLE) === false);
-      }
-      call.setUlong('phKey', hsm.objects.add(session, derived).handle);
+      // The key C_DeriveKey's template defines comes first, then the parameter's additional keys in order.
+      const requests = [template, ...source.additionalKeys.map((k) => templateFromWire(k.template))].map((t) => derivedRequest(session, source, t));
+      const values = await source.values(requests.map((r) => r.length));
+      const actor = { isSecurityOfficer: session.token.loginState === 'so' };
+      const handles = addAll(
+        hsm,
+        session,
+        requests.map((r, i) => derivedObject(hsm, source, r.template, values[i] ?? new Uint8Array(0), actor)),
+      );
+      call.setUlong('phKey', handles[0] ?? 0);
+      if (source.additionalKeys.length > 0) call.setWritebacks('pMechanism', source.additionalKeys.map((k, i) => k.handleWriteback(handles[i + 1] ?? 0)));
     },
 
     async C_WrapKey(call) {
@@ -298,12 +286,66 @@ function asKey<T>(get: () => T): T {
   }
 }
 
-/** Where a C_DeriveKey value comes from: the base object and how its value is computed. */
+/** Where C_DeriveKey's values come from: the base object and how the values are computed. */
 interface DerivationSource {
   readonly objectClass: number;
   readonly base: P11Object;
-  /** The new object's value, `length` bytes or the mechanism's natural length. */
-  value(length: number | undefined): Promise<Uint8Array>;
+  /** Keys the mechanism parameter defines besides the main one (SP800-108), made with it or not at all. */
+  readonly additionalKeys: readonly AdditionalKey[];
+  /** Whether a template without CKA_SENSITIVE / CKA_EXTRACTABLE takes the base key's. */
+  readonly inheritsProtection: boolean;
+  /** The new objects' values, each `lengths[i]` bytes or the mechanism's natural length; the main object first. */
+  values(lengths: readonly (number | undefined)[]): Promise<Uint8Array[]>;
+}
+
+/** One object C_DeriveKey makes: its template with what the mechanism and base imply, and the value length it asks for. */
+function derivedRequest(session: Session, source: DerivationSource, template: AttributeMap): { template: AttributeMap; length: number | undefined } {
+  implied(template, CKA.CKA_CLASS, source.objectClass);
+  const makesKey = source.objectClass === CKO.CKO_SECRET_KEY;
+  if (makesKey) require(template.has(CKA.CKA_KEY_TYPE), CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_KEY_TYPE is required');
+  const valueLen = template.get(CKA.CKA_VALUE_LEN);
+  template.delete(CKA.CKA_VALUE_LEN);
+  require(!template.has(CKA.CKA_VALUE), CKR.CKR_TEMPLATE_INCONSISTENT, 'a derived object cannot be given CKA_VALUE');
+  const base = source.base.attributes;
+  const deriveTemplate = base.get(CKA.CKA_DERIVE_TEMPLATE);
+  if (makesKey && deriveTemplate instanceof Map) {
+    for (const [type, value] of deriveTemplate) implied(template, type, value);
+  }
+  if (makesKey && source.inheritsProtection) {
+    for (const type of [CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE]) {
+      const inherited = base.get(type);
+      if (!template.has(type) && inherited !== undefined) template.set(type, inherited);
+    }
+  }
+  checkPlacement(session, template, makesKey);
+  return { template, length: typeof valueLen === 'number' ? valueLen : undefined };
+}
+
+function derivedObject(hsm: Hsm, source: DerivationSource, template: AttributeMap, value: Uint8Array, actor: { isSecurityOfficer: boolean }): AttributeMap {
+  const makesKey = source.objectClass === CKO.CKO_SECRET_KEY;
+  const assigned = new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]);
+  if (makesKey) assigned.set(CKA.CKA_LOCAL, false);
+  const derived = buildObject(template, assigned, actor);
+  if (makesKey) {
+    completeSecretKey(hsm.backend, derived);
+    // A derived key inherits the base key's history (section 4.10); a data object has none.
+    const base = source.base.attributes;
+    derived.set(CKA.CKA_ALWAYS_SENSITIVE, base.get(CKA.CKA_ALWAYS_SENSITIVE) === true && derived.get(CKA.CKA_SENSITIVE) === true);
+    derived.set(CKA.CKA_NEVER_EXTRACTABLE, base.get(CKA.CKA_NEVER_EXTRACTABLE) === true && derived.get(CKA.CKA_EXTRACTABLE) === false);
+  }
+  return derived;
+}
+
+/** Stores every new object or none: a store failure takes back the objects already stored. */
+function addAll(hsm: Hsm, session: Session, objects: readonly AttributeMap[]): number[] {
+  const added: P11Object[] = [];
+  try {
+    for (const o of objects) added.push(hsm.objects.add(session, o));
+  } catch (e) {
+    for (const o of added) hsm.objects.remove(session, o);
+    throw e;
+  }
+  return added.map((o) => o.handle);
 }
 
 function derivationSource(hsm: Hsm, session: Session, spec: MechanismSpec, param: WireParam, baseHandle: number): DerivationSource {
@@ -319,7 +361,9 @@ function agreementSource(hsm: Hsm, session: Session, spec: MechanismSpec, agreem
   return {
     objectClass: CKO.CKO_SECRET_KEY,
     base,
-    async value(length) {
+    additionalKeys: [],
+    inheritsProtection: false,
+    async values([length]) {
       const native = await hsm.keys.get(base);
       if (native.type !== 'ec' && native.type !== 'xdh') throw new CkError(CKR.CKR_KEY_TYPE_INCONSISTENT);
       let z: Uint8Array;
@@ -330,7 +374,7 @@ function agreementSource(hsm: Hsm, session: Session, spec: MechanismSpec, agreem
       }
       try {
         // Without CKA_VALUE_LEN the key takes the whole secret.
-        return Uint8Array.from(agreement.kdf(hsm.backend, z, length ?? z.length));
+        return [Uint8Array.from(agreement.kdf(hsm.backend, z, length ?? z.length))];
       } finally {
         z.fill(0);
       }
@@ -338,20 +382,30 @@ function agreementSource(hsm: Hsm, session: Session, spec: MechanismSpec, agreem
   };
 }
 
-/** HKDF and data encryption: a function of the base secret (a key, or for HKDF a data object) and maybe a second key. */
+/** HKDF, data encryption and SP800-108: a function of the base secret (a key, or for HKDF a data object) and maybe a second key. */
 function secretSource(hsm: Hsm, session: Session, spec: MechanismSpec, derivation: SecretDerivation, baseHandle: number): DerivationSource {
   const base = (derivation.baseMayBeData && dataObject(hsm, session, baseHandle)) || operationKey(hsm, session, baseHandle, spec, CKA.CKA_DERIVE);
+  if (derivation.baseKeyTypes) {
+    const keyType = base.attributes.get(CKA.CKA_KEY_TYPE);
+    require(typeof keyType === 'number' && derivation.baseKeyTypes.includes(keyType), CKR.CKR_KEY_TYPE_INCONSISTENT, 'the base key type does not suit this parameter');
+  }
   const baseValue = secretValue(base);
   const other = derivation.otherKey === undefined ? undefined : secretValue(asKey(() => hsm.objects.get(session, derivation.otherKey as number)));
   return {
     objectClass: derivation.objectClass,
     base,
-    value(length) {
-      const size = length ?? derivation.defaultLength;
-      if (size === undefined) throw new CkError(CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_VALUE_LEN is required');
-      return Promise.resolve(Uint8Array.from(derivation.derive(hsm.backend, baseValue, size, other)));
+    additionalKeys: derivation.additionalKeys ?? [],
+    inheritsProtection: derivation.inheritsProtection === true,
+    values(lengths) {
+      const sizes = lengths.map((length) => length ?? derivation.defaultLength ?? missingLength());
+      const [first = missingLength(), ...rest] = sizes;
+      return Promise.resolve(derivation.derive(hsm.backend, baseValue, [first, ...rest], other).map((v) => Uint8Array.from(v)));
     },
   };
+}
+
+function missingLength(): never {
+  throw new CkError(CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_VALUE_LEN is required');
 }
 
 function dataObject(hsm: Hsm, session: Session, handle: number): P11Object | undefined {

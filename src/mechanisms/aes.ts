@@ -58,13 +58,13 @@ function encryptData(type: number, read: (param: WireParam) => { data: Uint8Arra
         objectClass: CKO.CKO_SECRET_KEY,
         baseMayBeData: false,
         defaultLength: data.length,
-        derive(backend, key, length) {
+        derive(backend, key, [length]) {
           require(length <= data.length, CKR.CKR_TEMPLATE_INCONSISTENT, 'CKA_VALUE_LEN exceeds the encrypted data');
           const spec: CipherSpec = iv ? { algorithm: 'aes', mode: 'cbc', key, iv } : { algorithm: 'aes', mode: 'ecb', key };
           const cipher = backend.createCipher(spec, true);
           try {
             const out = Buffer.concat([cipher.update(data), cipher.final()]);
-            return out.subarray(0, length);
+            return [out.subarray(0, length)];
           } finally {
             cipher.dispose();
           }

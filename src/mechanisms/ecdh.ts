@@ -4,8 +4,8 @@
  * cofactor is 1) with CKD_NULL or the ANSI X9.63 KDF over SHA-1/SHA-2/SHA-3,
  * on the prime curves and (X25519, X448) the Montgomery curves.
  */
-import { CKA, CKD, CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
-import { montgomeryCurveOf } from '../objects/ec-params';
+import { CKD, CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
+import { montgomeryCurveOf, requiredEcParams } from '../objects/ec-params';
 import { CkError, require } from '../ck-error';
 import { DIGEST_LENGTHS, type CryptoBackend, type DigestAlgorithm } from '../backends/backend';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
@@ -80,11 +80,7 @@ export const ecdhFamily: MechanismFamily = {
       fipsApproved: false,
       generateKeyPair: {
         keyType: CKK.CKK_EC_MONTGOMERY,
-        params(template) {
-          const params = template.get(CKA.CKA_EC_PARAMS);
-          require(params instanceof Uint8Array && params.length > 0, CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS is required');
-          return { type: 'xdh', curve: montgomeryCurveOf(params) };
-        },
+        params: (template) => ({ type: 'xdh', curve: montgomeryCurveOf(requiredEcParams(template)) }),
       },
     },
   ],

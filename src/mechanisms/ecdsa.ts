@@ -2,10 +2,9 @@
  * Elliptic curves on the prime curves (PKCS#11 3.0 section 2.3): key-pair
  * generation and ECDSA over a caller's hash or hashing the data itself.
  */
-import { CKA, CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
-import { require } from '../ck-error';
+import { CKF_MECH, CKK, CKM } from '../generated/constants';
 import type { DigestAlgorithm } from '../backends/backend';
-import { curveOf } from '../objects/ec-params';
+import { curveOf, requiredEcParams } from '../objects/ec-params';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 import { noParam } from './params';
 
@@ -39,11 +38,7 @@ export const ecdsaFamily: MechanismFamily = {
       fipsApproved: true,
       generateKeyPair: {
         keyType: CKK.CKK_EC,
-        params(template) {
-          const params = template.get(CKA.CKA_EC_PARAMS);
-          require(params instanceof Uint8Array && params.length > 0, CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS is required');
-          return { type: 'ec', curve: curveOf(params) };
-        },
+        params: (template) => ({ type: 'ec', curve: curveOf(requiredEcParams(template)) }),
       },
     },
     ecdsa(CKM.CKM_ECDSA, undefined, true),

@@ -3,9 +3,9 @@
  * generation" and "EdDSA"): Ed25519 and Ed448 key pairs, CKM_EDDSA pure, with
  * a context (Ed25519ctx) or prehashed (Ed25519ph, Ed448ph) as CK_EDDSA_PARAMS asks.
  */
-import { CKA, CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
+import { CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
 import { require } from '../ck-error';
-import { edwardsCurveOf } from '../objects/ec-params';
+import { edwardsCurveOf, requiredEcParams } from '../objects/ec-params';
 import { ValueKind } from '../wire/codec';
 import type { MechanismFamily } from './mechanism';
 import { boolField, bytesField, structParam } from './params';
@@ -23,11 +23,7 @@ export const eddsaFamily: MechanismFamily = {
       fipsApproved: false,
       generateKeyPair: {
         keyType: CKK.CKK_EC_EDWARDS,
-        params(template) {
-          const params = template.get(CKA.CKA_EC_PARAMS);
-          require(params instanceof Uint8Array && params.length > 0, CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS is required');
-          return { type: 'eddsa', curve: edwardsCurveOf(params) };
-        },
+        params: (template) => ({ type: 'eddsa', curve: edwardsCurveOf(requiredEcParams(template)) }),
       },
     },
     {

@@ -8,6 +8,7 @@ import { CkError, require } from '../ck-error';
 import { DIGEST_LENGTHS, type DigestAlgorithm } from '../backends/backend';
 import type { WireParam } from '../wire/codec';
 import { digestOfHashMechanism } from './hash-names';
+import { variableLengthKey } from './hmac';
 import type { MechanismFamily, MechanismSpec, SecretDerivation } from './mechanism';
 import { boolField, bytesField, structParam, ulongField, type Fields } from './params';
 
@@ -48,17 +49,17 @@ function hkdfDerivation(param: WireParam, objectClass: number): SecretDerivation
     otherKey: salt.kind === 'key' ? salt.handle : undefined,
     // Extracting alone yields the PRK, one hash long; expanding needs CKA_VALUE_LEN.
     defaultLength: expand ? undefined : hashLength,
-    derive(backend, base, length, saltKey) {
+    derive(backend, base, [length], saltKey) {
       const saltBytes = salt.kind === 'data' ? salt.bytes : salt.kind === 'key' ? (saltKey ?? new Uint8Array(0)) : new Uint8Array(0);
       if (!expand) {
         require(length === hashLength, CKR.CKR_TEMPLATE_INCONSISTENT, `extracting yields ${hashLength} bytes`);
-        return backend.hkdf({ mode: 'extract', digest, ikm: base, salt: saltBytes });
+        return [backend.hkdf({ mode: 'extract', digest, ikm: base, salt: saltBytes })];
       }
       require(length >= 1 && length <= 255 * hashLength, CKR.CKR_TEMPLATE_INCONSISTENT, `HKDF yields 1 to ${255 * hashLength} bytes`);
-      if (extract) return backend.hkdf({ mode: 'extract-expand', digest, ikm: base, salt: saltBytes, info, length });
+      if (extract) return [backend.hkdf({ mode: 'extract-expand', digest, ikm: base, salt: saltBytes, info, length })];
       // RFC 5869 section 2.3: the PRK is at least one hash long.
       require(base.length >= hashLength, CKR.CKR_KEY_SIZE_RANGE, `expanding needs a key of at least ${hashLength} bytes`);
-      return backend.hkdf({ mode: 'expand', digest, prk: base, info, length });
+      return [backend.hkdf({ mode: 'expand', digest, prk: base, info, length })];
     },
   };
 }
@@ -88,14 +89,7 @@ export const hkdfFamily: MechanismFamily = {
       maxKeySize: MAX_KEY_BYTES,
       flags: CKF_MECH.CKF_GENERATE,
       fipsApproved: true,
-      generateKey: {
-        keyType: CKK.CKK_HKDF,
-        valueLength(valueLen) {
-          if (valueLen === undefined) throw new CkError(CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_VALUE_LEN is required');
-          require(valueLen >= 1 && valueLen <= MAX_KEY_BYTES, CKR.CKR_KEY_SIZE_RANGE, `HKDF keys are 1 to ${MAX_KEY_BYTES} bytes`);
-          return valueLen;
-        },
-      },
+      generateKey: variableLengthKey(CKK.CKK_HKDF),
     },
   ],
 };

@@ -6,7 +6,7 @@
 import { CKF_MECH, CKK, CKM, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
 import { DIGEST_LENGTHS, type DigestAlgorithm } from '../backends/backend';
-import type { MechanismFamily, MechanismSpec } from './mechanism';
+import type { MechanismFamily, MechanismSpec, SecretKeyGeneration } from './mechanism';
 import { noParam, structParam, ulongField } from './params';
 
 const MAX_KEY_BYTES = 4096;
@@ -24,6 +24,12 @@ const HMACS: readonly [DigestAlgorithm, number, number, number, boolean][] = [
   ['sha3-384', CKM.CKM_SHA3_384_HMAC, CKM.CKM_SHA3_384_HMAC_GENERAL, CKK.CKK_SHA3_384_HMAC, false],
   ['sha3-512', CKM.CKM_SHA3_512_HMAC, CKM.CKM_SHA3_512_HMAC_GENERAL, CKK.CKK_SHA3_512_HMAC, false],
 ];
+
+/** The digest and dedicated key type of a CKM_*_HMAC mechanism, for its use as a PRF (SP800-108); undefined for any other. */
+export function hmacOf(mechanism: number): { readonly digest: DigestAlgorithm; readonly keyType: number } | undefined {
+  const row = HMACS.find(([, full]) => full === mechanism);
+  return row && { digest: row[0], keyType: row[3] };
+}
 
 function hmacMechanisms([digest, full, general, keyType, fipsApproved]: (typeof HMACS)[number]): MechanismSpec[] {
   const base = { minKeySize: 1, maxKeySize: MAX_KEY_BYTES, flags: MAC_FLAGS, fipsApproved, keyTypes: [CKK.CKK_GENERIC_SECRET, keyType] };
@@ -49,6 +55,18 @@ function hmacMechanisms([digest, full, general, keyType, fipsApproved]: (typeof 
   ];
 }
 
+/** Generation of a secret key type whose length the template's CKA_VALUE_LEN chooses (1 to 4096 bytes). */
+export function variableLengthKey(keyType: number): SecretKeyGeneration {
+  return {
+    keyType,
+    valueLength(valueLen) {
+      if (valueLen === undefined) throw new CkError(CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_VALUE_LEN is required');
+      require(valueLen >= 1 && valueLen <= MAX_KEY_BYTES, CKR.CKR_KEY_SIZE_RANGE, `these keys are 1 to ${MAX_KEY_BYTES} bytes`);
+      return valueLen;
+    },
+  };
+}
+
 export const hmacFamily: MechanismFamily = {
   name: 'hmac',
   mechanisms: [
@@ -58,14 +76,7 @@ export const hmacFamily: MechanismFamily = {
       maxKeySize: MAX_KEY_BYTES * 8,
       flags: CKF_MECH.CKF_GENERATE,
       fipsApproved: true,
-      generateKey: {
-        keyType: CKK.CKK_GENERIC_SECRET,
-        valueLength(valueLen) {
-          if (valueLen === undefined) throw new CkError(CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_VALUE_LEN is required');
-          require(valueLen >= 1 && valueLen <= MAX_KEY_BYTES, CKR.CKR_KEY_SIZE_RANGE, `generic secrets are 1 to ${MAX_KEY_BYTES} bytes`);
-          return valueLen;
-        },
-      },
+      generateKey: variableLengthKey(CKK.CKK_GENERIC_SECRET),
     },
     ...HMACS.flatMap(hmacMechanisms),
   ],

@@ -3,7 +3,7 @@ import type { KeyPairParams, RsaEncryptionParams, SignatureParams } from '../bac
 import type { CryptoBackend, DigestAlgorithm } from '../backends/backend';
 import type { CipherSpec, MacSpec } from '../backends/symmetric';
 import type { AttributeMap } from '../objects/attribute-value';
-import type { WireParam } from '../wire/codec';
+import type { WireAttribute, WireParam, Writeback } from '../wire/codec';
 
 /** A MAC as a mechanism uses it: the backend MAC and how many bytes of it to keep. */
 export interface MacUse {
@@ -50,10 +50,17 @@ export interface KeyAgreement {
   kdf(backend: CryptoBackend, z: Uint8Array, length: number): Uint8Array;
 }
 
+/** A further key a derivation makes (SP800-108's CK_DERIVED_KEY): its template, and how its handle reaches the caller. */
+export interface AdditionalKey {
+  readonly template: readonly WireAttribute[];
+  /** The write-back into the caller's mechanism parameter that hands out the new key's handle. */
+  handleWriteback(handle: number): Writeback;
+}
+
 /**
  * Derivation from a secret base key (C_DeriveKey): HKDF, key derivation by
- * data encryption. The handler checks the base key and the template; this
- * computes the value.
+ * data encryption, SP800-108. The handler checks the base key and the
+ * templates; this computes the values.
  */
 export interface SecretDerivation {
   /** The derived object's class: CKO_SECRET_KEY, or CKO_DATA for CKM_HKDF_DATA. */
@@ -64,9 +71,21 @@ export interface SecretDerivation {
   readonly otherKey?: number;
   /** Bytes produced when the template has no CKA_VALUE_LEN; absent makes CKA_VALUE_LEN required. */
   readonly defaultLength?: number;
-  /** `length` bytes of new value from the base value (and the second key's value). */
-  derive(backend: CryptoBackend, base: Uint8Array, length: number, otherKey?: Uint8Array): Uint8Array;
+  /** Key types the base key may have with this parameter (the PRF's), when narrower than the mechanism's. */
+  readonly baseKeyTypes?: readonly number[];
+  /** Keys made besides the one C_DeriveKey's template defines: all of them are made, or none. */
+  readonly additionalKeys?: readonly AdditionalKey[];
+  /** Whether a template without CKA_SENSITIVE or CKA_EXTRACTABLE takes the base key's value (SP800-108's attribute rules). */
+  readonly inheritsProtection?: boolean;
+  /**
+   * The new values from the base value (and the second key's value): `lengths[0]`
+   * bytes for the object C_DeriveKey's template defines, then one per additional key.
+   */
+  derive(backend: CryptoBackend, base: Uint8Array, lengths: DerivedLengths, otherKey?: Uint8Array): Uint8Array[];
 }
+
+/** The value length of each object a derivation makes, the main one first. */
+export type DerivedLengths = readonly [number, ...number[]];
 
 /**
  * One message's parameter for the message functions (CK_GCM_MESSAGE_PARAMS,

@@ -10,9 +10,10 @@ import { hkdfFamily } from './hkdf';
 import { hmacFamily } from './hmac';
 import { pbkdf2Family } from './pbkdf2';
 import { rsaFamily } from './rsa';
+import { sp800108Family } from './sp800-108';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 
-const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily, rsaFamily, ecdsaFamily, eddsaFamily, ecdhFamily, hkdfFamily, pbkdf2Family];
+const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily, rsaFamily, ecdsaFamily, eddsaFamily, ecdhFamily, hkdfFamily, pbkdf2Family, sp800108Family];
 
 export class MechanismRegistry {
   private readonly byType = new Map<number, MechanismSpec>();

@@ -5,8 +5,9 @@
  * public keys (RFC 8032 / RFC 7748 bytes) are wrapped the same way, as 3.0
  * says; 3.1 and later store the bytes bare, so both forms are read.
  */
-import { CKR } from '../generated/constants';
-import { CkError } from '../ck-error';
+import { CKA, CKR } from '../generated/constants';
+import { CkError, require } from '../ck-error';
+import type { AttributeMap } from './attribute-value';
 import { EC_CURVES, EDWARDS_CURVES, MONTGOMERY_CURVES, type EcCurve, type EdwardsCurve, type MontgomeryCurve } from '../backends/asymmetric';
 
 type AnyCurve = EcCurve | EdwardsCurve | MontgomeryCurve;
@@ -53,6 +54,13 @@ function curveIn<C extends AnyCurve>(params: Uint8Array, family: readonly C[]): 
   if (curve !== undefined && (family as readonly AnyCurve[]).includes(curve)) return curve as C;
   // A curve of another family is as unsupported here as an unknown one (CKR_CURVE_NOT_SUPPORTED).
   throw new CkError(CKR.CKR_CURVE_NOT_SUPPORTED, `CKA_EC_PARAMS ${Buffer.from(params).toString('hex')} names no supported curve of this key type`);
+}
+
+/** The public template's CKA_EC_PARAMS, which every EC key-pair generation needs. */
+export function requiredEcParams(template: AttributeMap): Uint8Array {
+  const params = template.get(CKA.CKA_EC_PARAMS);
+  require(params instanceof Uint8Array && params.length > 0, CKR.CKR_TEMPLATE_INCOMPLETE, 'CKA_EC_PARAMS is required');
+  return params;
 }
 
 /** The short-Weierstrass curve CKA_EC_PARAMS names. */

@@ -2,7 +2,7 @@
  * Table-driven decoding of request payloads and encoding of reply payloads,
  * mirroring shim/marshal.c. Both sides walk the same generated tables.
  */
-import { STRUCTS, type ArgDesc, type FunctionDesc, type StructDesc } from '../generated/wire-table';
+import { STRUCTS, type ArgDesc, type FieldDesc, type FunctionDesc, type StructDesc } from '../generated/wire-table';
 import { WireFormatError, WireReader, WireWriter } from './bytes';
 
 const MAX_NESTING = 4;
@@ -50,10 +50,46 @@ export interface GetTemplate {
   readonly slots: readonly GetSlot[];
 }
 
-export type FieldValue = number | boolean | Uint8Array | { major: number; minor: number } | StructValue | null;
+export type FieldValue =
+  | number
+  | boolean
+  | Uint8Array
+  | { major: number; minor: number }
+  | StructValue
+  | StructArray
+  | TemplateField
+  | ChoiceField
+  | OutUlongField
+  | null;
 export interface StructValue {
   readonly struct: StructDesc;
   readonly fields: Readonly<Record<string, FieldValue>>;
+}
+
+/** A struct_array field: the caller's count, and its elements when the pointer is not NULL. */
+export interface StructArray {
+  readonly form: 'struct_array';
+  readonly present: boolean;
+  readonly count: number;
+  readonly elements: readonly StructValue[];
+}
+
+/** A template field (CK_ATTRIBUTE_PTR + count) inside a structure. */
+export interface TemplateField {
+  readonly form: 'template';
+  readonly template: WireTemplate;
+}
+
+/** A choice_ptr field: its pointee as a parameter (NULL, raw, wrong size, or the structure its selector names). */
+export interface ChoiceField {
+  readonly form: 'choice_ptr';
+  readonly param: WireParam;
+}
+
+/** An out_ulong field: whether the caller gave somewhere to write (a write-back target). */
+export interface OutUlongField {
+  readonly form: 'out_ulong';
+  readonly present: boolean;
 }
 
 export interface WireParam {
@@ -120,12 +156,34 @@ function readStruct(r: WireReader, struct: StructDesc, depth: number): StructVal
         fields[f.name] = present ? readStruct(r, STRUCTS[f.struct ?? -1] ?? fail('bad nested struct'), depth + 1) : null;
         break;
       }
+      case 'struct_array': {
+        const present = r.u8() !== 0;
+        const count = r.u64();
+        const elements: StructValue[] = [];
+        if (present) {
+          if (depth >= MAX_NESTING) throw new WireFormatError('structures nested too deeply');
+          if (count > r.remaining) throw new WireFormatError('structure count exceeds frame');
+          const element = STRUCTS[f.struct ?? -1] ?? fail('bad array struct');
+          for (let i = 0; i < count; i++) elements.push(readStruct(r, element, depth + 1));
+        }
+        fields[f.name] = { form: 'struct_array', present, count, elements };
+        break;
+      }
+      case 'template': {
+        const present = r.u8() !== 0;
+        const attributes = present ? readAttributes(r, 0) : [];
+        fields[f.name] = { form: 'template', template: { present, count: present ? attributes.length : r.u64(), attributes } };
+        break;
+      }
+      case 'choice_ptr': fields[f.name] = { form: 'choice_ptr', param: readParam(r, depth + 1) }; break;
+      case 'out_ulong': fields[f.name] = { form: 'out_ulong', present: r.u8() !== 0 }; break;
     }
   }
   return { struct, fields };
 }
 
-function readParam(r: WireReader): WireParam {
+/** A parameter whose structure, if it is one, sits `depth` structures deep (0 for a mechanism's own). */
+function readParam(r: WireReader, depth = 0): WireParam {
   const kind = r.u8() as ValueKind;
   const length = r.u64();
   switch (kind) {
@@ -133,8 +191,9 @@ function readParam(r: WireReader): WireParam {
     case ValueKind.Malformed: return { kind, length };
     case ValueKind.Raw: return { kind, length, bytes: r.bytes(length) };
     case ValueKind.Struct: {
+      if (depth > MAX_NESTING) throw new WireFormatError('structures nested too deeply');
       const struct = STRUCTS[r.u16()] ?? fail('unknown parameter structure');
-      return { kind, length, value: readStruct(r, struct, 0) };
+      return { kind, length, value: readStruct(r, struct, depth) };
     }
     default: return fail(`bad parameter kind ${kind}`);
   }
@@ -278,6 +337,39 @@ export interface SlotReply {
 export interface Writeback {
   readonly field: number;
   readonly data: Uint8Array;
+}
+
+/**
+ * The write-back index of field `field` of `owner`, a structure inside the
+ * decoded parameter `root`: fields are counted depth-first, each field and
+ * then what it points to (a nested structure, each element of a structure
+ * array, a choice_ptr's structure), as the shim's find_inout_field walks them.
+ */
+export function writebackIndex(root: StructValue, owner: StructValue, field: string): number {
+  let index = 0;
+  const walk = (s: StructValue): boolean => {
+    for (const f of s.struct.fields) {
+      if (s === owner && f.name === field) return true;
+      index++;
+      for (const nested of pointees(f.form, s.fields[f.name] ?? null)) if (walk(nested)) return true;
+    }
+    return false;
+  };
+  if (!walk(root) || index > 0xffff) throw new Error(`${owner.struct.name}.${field} cannot be written back`);
+  return index;
+}
+
+function pointees(form: FieldDesc['form'], v: FieldValue): readonly StructValue[] {
+  if (v === null || typeof v !== 'object') return [];
+  if (form === 'struct_ptr' && 'fields' in v) return [v];
+  if ('form' in v && v.form === 'struct_array') return v.elements;
+  if ('form' in v && v.form === 'choice_ptr' && v.param.value) return [v.param.value];
+  return [];
+}
+
+/** What a write-back into an out_ulong field carries: the value as a u64. */
+export function outUlongData(value: number): Uint8Array {
+  return new WireWriter(8).u64(value).finish();
 }
 
 export type OutValue =

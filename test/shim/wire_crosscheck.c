@@ -154,6 +154,47 @@ typedef struct {
   CK_ULONG ulMACLen;
 } P11_CCM_MESSAGE_PARAMS;
 
+typedef struct {
+  CK_BBOOL bLittleEndian;
+  CK_ULONG ulWidthInBits;
+} P11_SP800_108_COUNTER_FORMAT;
+
+typedef struct {
+  CK_ULONG dkmLengthMethod;
+  CK_BBOOL bLittleEndian;
+  CK_ULONG ulWidthInBits;
+} P11_SP800_108_DKM_LENGTH_FORMAT;
+
+typedef struct {
+  CK_ULONG type;
+  CK_VOID_PTR pValue;
+  CK_ULONG ulValueLen;
+} P11_PRF_DATA_PARAM;
+
+typedef struct {
+  CK_ATTRIBUTE_PTR pTemplate;
+  CK_ULONG ulAttributeCount;
+  CK_ULONG_PTR phKey;
+} P11_DERIVED_KEY;
+
+typedef struct {
+  CK_ULONG prfType;
+  CK_ULONG ulNumberOfDataParams;
+  P11_PRF_DATA_PARAM *pDataParams;
+  CK_ULONG ulAdditionalDerivedKeys;
+  P11_DERIVED_KEY *pAdditionalDerivedKeys;
+} P11_SP800_108_KDF_PARAMS;
+
+typedef struct {
+  CK_ULONG prfType;
+  CK_ULONG ulNumberOfDataParams;
+  P11_PRF_DATA_PARAM *pDataParams;
+  CK_ULONG ulIVLen;
+  CK_BYTE_PTR pIV;
+  CK_ULONG ulAdditionalDerivedKeys;
+  P11_DERIVED_KEY *pAdditionalDerivedKeys;
+} P11_SP800_108_FEEDBACK_KDF_PARAMS;
+
 /* ------------------------------------------------------------------ harness */
 
 enum { MODE_ENCODE, MODE_DECODE_REQUESTS, MODE_DECODE };
@@ -547,6 +588,41 @@ static void run_encode_cases(void) {
   /* No C_MessageEncryptInit recorded for this session: the parameter travels as raw bytes. */
   g_case = "encrypt_message_unrecorded";
   P11->C_EncryptMessage(0x46, &gmp, sizeof gmp, NULL, 0, pt, sizeof pt, NULL, &out_len);
+
+  /* CK_SP800_108_KDF_PARAMS: a structure array whose pValue pointees are chosen by
+   * `type` (a structure, raw bytes, NULL, a wrong size), and CK_DERIVED_KEYs with
+   * nested templates and phKey pointers (one NULL). */
+  g_case = "sp800_counter";
+  P11_SP800_108_COUNTER_FORMAT cf = {1, 24};
+  P11_SP800_108_DKM_LENGTH_FORMAT dkf = {CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS, 0, 16};
+  CK_ULONG other_key = 0x35;
+  pat(b1, 5, 23);
+  P11_PRF_DATA_PARAM dp[] = {
+    {CK_SP800_108_ITERATION_VARIABLE, &cf, sizeof cf},
+    {CK_SP800_108_BYTE_ARRAY, b1, 5},
+    {CK_SP800_108_DKM_LENGTH, &dkf, sizeof dkf},
+    {CK_SP800_108_KEY_HANDLE, &other_key, sizeof other_key},
+    {CK_SP800_108_COUNTER, NULL, 0},
+    {CK_SP800_108_DKM_LENGTH, &cf, sizeof cf},
+  };
+  CK_ULONG dk_h1 = 0, dk_h2 = 0;
+  P11_DERIVED_KEY dk[] = {{derive_tpl, 3, &dk_h1}, {NULL, 0, &dk_h2}, {derive_tpl, 1, NULL}};
+  P11_SP800_108_KDF_PARAMS kdf = {CKM_SHA256_HMAC, 6, dp, 3, dk};
+  m = (CK_MECHANISM){CKM_SP800_108_COUNTER_KDF, &kdf, sizeof kdf};
+  P11->C_DeriveKey(0x11, &m, 0x34, derive_tpl, 2, &handle);
+
+  /* CK_SP800_108_FEEDBACK_KDF_PARAMS with an IV, and NULL arrays (one with a non-zero count, for the runtime to refuse). */
+  g_case = "sp800_feedback";
+  pat(b2, 16, 24);
+  P11_SP800_108_FEEDBACK_KDF_PARAMS fb = {CKM_AES_CMAC, 2, NULL, 16, b2, 0, NULL};
+  m = (CK_MECHANISM){CKM_SP800_108_FEEDBACK_KDF, &fb, sizeof fb};
+  P11->C_DeriveKey(0x11, &m, 0x36, NULL, 0, &handle);
+
+  /* A count no caller memory can hold: the shim refuses to encode it (CKR_ARGUMENTS_BAD, no frame). */
+  g_case = "sp800_array_too_large";
+  P11_SP800_108_KDF_PARAMS huge = {CKM_SHA256_HMAC, (CK_ULONG)~(CK_ULONG)0 / 2, dp, 0, NULL};
+  m = (CK_MECHANISM){CKM_SP800_108_COUNTER_KDF, &huge, sizeof huge};
+  P11->C_DeriveKey(0x11, &m, 0x37, NULL, 0, &handle);
 }
 
 /* ------------------------------------------------------------ decode cases */
@@ -617,6 +693,27 @@ static void j_attr(const char *prefix, const CK_ATTRIBUTE *a, const void *orig_p
   j_ulong(k, a->ulValueLen);
   snprintf(k, sizeof k, "%s.pValue", prefix);
   j_str(k, a->pValue == NULL ? "null" : a->pValue == orig_pvalue ? "same" : "changed");
+}
+
+/* C_DeriveKey with CKM_SP800_108_COUNTER_KDF and two additional keys; the
+ * second one's phKey is NULL when null_second. Reports the three handles. */
+static void sp800_decode_case(const char *name, int null_second) {
+  g_case = name;
+  CK_ULONG *h0 = guarded(sizeof(CK_ULONG)), *h1 = guarded(sizeof(CK_ULONG)), *h2 = guarded(sizeof(CK_ULONG));
+  P11_SP800_108_COUNTER_FORMAT cf = {0, 32};
+  uint8_t lbl[8];
+  pat(lbl, 8, 25);
+  P11_PRF_DATA_PARAM dp[] = {{CK_SP800_108_ITERATION_VARIABLE, &cf, sizeof cf}, {CK_SP800_108_BYTE_ARRAY, lbl, 8}};
+  P11_DERIVED_KEY dk[] = {{NULL, 0, h1}, {NULL, 0, null_second ? NULL : h2}};
+  P11_SP800_108_KDF_PARAMS kdf = {CKM_SHA256_HMAC, 2, dp, 2, dk};
+  CK_MECHANISM m = {CKM_SP800_108_COUNTER_KDF, &kdf, sizeof kdf};
+  CK_RV rv = P11->C_DeriveKey(0x11, &m, 0x34, NULL, 0, h0);
+  j_begin(g_case, rv);
+  j_buf("h0", h0, sizeof(CK_ULONG));
+  j_buf("h1", h1, sizeof(CK_ULONG));
+  j_buf("h2", h2, sizeof(CK_ULONG));
+  j_bool("unchanged", dk[0].phKey == h1 && dk[0].ulAttributeCount == 0 && kdf.pAdditionalDerivedKeys == dk && cf.ulWidthInBits == 32);
+  j_end();
 }
 
 static void run_decode_cases(void) {
@@ -962,6 +1059,12 @@ static void run_decode_cases(void) {
     j_ulong("ctLen", ct_len);
     j_end();
   }
+  /* SP800-108: handles written back into CK_DERIVED_KEY.phKey, and replies the shim must refuse. */
+  sp800_decode_case("sp800_handles", 0);
+  sp800_decode_case("reject_handle_short", 0);
+  sp800_decode_case("reject_handle_into_null", 1);
+  sp800_decode_case("reject_handle_not_inout", 0);
+  sp800_decode_case("reject_handle_then_bad_index", 0);
   /* Every reply frame was consumed. */
   g_case = "replies_consumed";
   j_begin(g_case, 0);
@@ -989,6 +1092,10 @@ static void print_abi(void) {
   SZ("CK_AES_CBC_ENCRYPT_DATA_PARAMS", P11_AES_CBC_ENCRYPT_DATA_PARAMS);
   SZ("CK_GCM_MESSAGE_PARAMS", P11_GCM_MESSAGE_PARAMS);
   SZ("CK_CCM_MESSAGE_PARAMS", P11_CCM_MESSAGE_PARAMS);
+  SZ("CK_SP800_108_COUNTER_FORMAT", P11_SP800_108_COUNTER_FORMAT);
+  SZ("CK_SP800_108_DKM_LENGTH_FORMAT", P11_SP800_108_DKM_LENGTH_FORMAT);
+  SZ("CK_SP800_108_KDF_PARAMS", P11_SP800_108_KDF_PARAMS);
+  SZ("CK_SP800_108_FEEDBACK_KDF_PARAMS", P11_SP800_108_FEEDBACK_KDF_PARAMS);
 #undef SZ
   printf("}\n");
 }

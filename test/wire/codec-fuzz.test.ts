@@ -78,12 +78,30 @@ function writeStruct(w: WireWriter, s: StructDesc, rng: Rng, depth: number): voi
         if (present && nested) writeStruct(w, nested, rng, depth + 1);
         break;
       }
+      case 'struct_array': {
+        const element = STRUCTS[f.struct ?? -1];
+        const present = depth < 3 && element !== undefined && rng.chance(0.7);
+        const count = rng.below(3);
+        w.u8(present ? 1 : 0).u64(count);
+        if (present && element) for (let i = 0; i < count; i++) writeStruct(w, element, rng, depth + 1);
+        break;
+      }
+      case 'template': {
+        const present = rng.chance(0.8);
+        w.u8(present ? 1 : 0);
+        if (present) writeTemplate(w, rng, 0);
+        else w.u64(rng.below(3));
+        break;
+      }
+      case 'choice_ptr': writeParam(w, rng, depth + 1); break;
+      case 'out_ulong': w.u8(rng.below(2)); break;
     }
   }
 }
 
-function writeParam(w: WireWriter, rng: Rng): void {
-  const choice = rng.below(4);
+/** A parameter; one nested `depth` structures deep is a structure only while nesting allows. */
+function writeParam(w: WireWriter, rng: Rng, depth = 0): void {
+  const choice = rng.below(depth < 3 ? 4 : 3);
   if (choice === 0) {
     w.u8(ValueKind.Null).u64(0);
   } else if (choice === 1) {
@@ -94,7 +112,7 @@ function writeParam(w: WireWriter, rng: Rng): void {
   } else {
     const s = rng.pick(STRUCTS.filter((x) => x.role === 'param'));
     w.u8(ValueKind.Struct).u64(8 * s.fields.length).u16(s.id);
-    writeStruct(w, s, rng, 0);
+    writeStruct(w, s, rng, depth);
   }
 }
 

@@ -19,9 +19,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CKA, CKD, CKF_HKDF, CKF_INIT, CKG_IV, CKG_MGF, CKK, CKM, CKO, CKP_PBKD2, CKR, CKZ } from '../../src/generated/constants';
+import { CK_SP800_108_DKM, CK_SP800_108_PRF_DATA, CKA, CKD, CKF_HKDF, CKF_INIT, CKG_IV, CKG_MGF, CKK, CKM, CKO, CKP_PBKD2, CKR, CKZ } from '../../src/generated/constants';
 import { FUNCTIONS, STRUCTS } from '../../src/generated/wire-table';
-import { Action, ValueKind, decodeArgs, encodeReplyPayload, type OutValue, type SlotReply } from '../../src/wire/codec';
+import { Action, ValueKind, decodeArgs, encodeReplyPayload, outUlongData, writebackIndex, type ArgValue, type OutValue, type SlotReply, type StructArray } from '../../src/wire/codec';
 import { FRAME_REQUEST, HEADER_SIZE, finishReply, parseHeader, startReply, type FrameHeader } from '../../src/wire/frame';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -155,6 +155,21 @@ const deriveTemplate = (n: number): Attr[] =>
   [aUlong(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY), aUlong(CKA.CKA_KEY_TYPE, CKK.CKK_AES), aUlong(CKA.CKA_VALUE_LEN, 32), aRaw(CKA.CKA_SENSITIVE, Uint8Array.of(1))].slice(0, n);
 
 let SIZES: Record<string, number> = {};
+
+// SP800-108 parameter pieces, as the runtime decodes them.
+const structArray = (elements: unknown[]) => ({ form: 'struct_array', present: true, count: big(elements.length), elements });
+const prfData = (type: number, param: unknown) => ({
+  struct: 'CK_PRF_DATA_PARAM',
+  fields: { type: big(type), pValue: { form: 'choice_ptr', param }, ulValueLen: (param as { length: bigint }).length },
+});
+const derivedKey = (attrs: Attr[] | null, handle: boolean) => ({
+  struct: 'CK_DERIVED_KEY',
+  fields: {
+    pTemplate: { form: 'template', template: { present: attrs !== null, count: big(attrs?.length ?? 0), attributes: attrs ?? [] } },
+    ulAttributeCount: big(attrs?.length ?? 0),
+    phKey: { form: 'out_ulong', present: handle },
+  },
+});
 
 const ENCODE_CASES: Record<string, EncodeCase> = {
   initialize: {
@@ -573,7 +588,69 @@ const ENCODE_CASES: Record<string, EncodeCase> = {
         outBytes('pCiphertext', true, false, 36),
       ]),
   },
+  sp800_counter: {
+    fn: 'C_DeriveKey',
+    args: () =>
+      Object.fromEntries([
+        ul('hSession', 0x11),
+        mech(
+          CKM.CKM_SP800_108_COUNTER_KDF,
+          structParam('CK_SP800_108_KDF_PARAMS', SIZES.CK_SP800_108_KDF_PARAMS ?? 0, {
+            prfType: big(CKM.CKM_SHA256_HMAC),
+            ulNumberOfDataParams: 6n,
+            pDataParams: structArray([
+              prfData(CK_SP800_108_PRF_DATA.CK_SP800_108_ITERATION_VARIABLE, structParam('CK_SP800_108_COUNTER_FORMAT', SIZES.CK_SP800_108_COUNTER_FORMAT ?? 0, { bLittleEndian: true, ulWidthInBits: 24n })),
+              prfData(CK_SP800_108_PRF_DATA.CK_SP800_108_BYTE_ARRAY, { kind: ValueKind.Raw, length: 5n, bytes: hex(pat(5, 23)) }),
+              prfData(
+                CK_SP800_108_PRF_DATA.CK_SP800_108_DKM_LENGTH,
+                structParam('CK_SP800_108_DKM_LENGTH_FORMAT', SIZES.CK_SP800_108_DKM_LENGTH_FORMAT ?? 0, {
+                  dkmLengthMethod: big(CK_SP800_108_DKM.CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS),
+                  bLittleEndian: false,
+                  ulWidthInBits: 16n,
+                }),
+              ),
+              // No structure is declared for a key handle: the CK_OBJECT_HANDLE's bytes arrive raw.
+              prfData(CK_SP800_108_PRF_DATA.CK_SP800_108_KEY_HANDLE, { kind: ValueKind.Raw, length: big(ULONG), bytes: ulongHex(0x35n) }),
+              prfData(CK_SP800_108_PRF_DATA.CK_SP800_108_COUNTER, { kind: ValueKind.Null, length: 0n }),
+              prfData(CK_SP800_108_PRF_DATA.CK_SP800_108_DKM_LENGTH, { kind: ValueKind.Malformed, length: big(SIZES.CK_SP800_108_COUNTER_FORMAT ?? 0) }),
+            ]),
+            ulAdditionalDerivedKeys: 3n,
+            pAdditionalDerivedKeys: structArray([derivedKey(deriveTemplate(3), true), derivedKey(null, true), derivedKey(deriveTemplate(1), false)]),
+          }),
+        ),
+        ul('hBaseKey', 0x34),
+        template('pTemplate', deriveTemplate(2)),
+        outUlong('phKey'),
+      ]),
+  },
+  sp800_feedback: {
+    fn: 'C_DeriveKey',
+    args: () =>
+      Object.fromEntries([
+        ul('hSession', 0x11),
+        mech(
+          CKM.CKM_SP800_108_FEEDBACK_KDF,
+          structParam('CK_SP800_108_FEEDBACK_KDF_PARAMS', SIZES.CK_SP800_108_FEEDBACK_KDF_PARAMS ?? 0, {
+            prfType: big(CKM.CKM_AES_CMAC),
+            ulNumberOfDataParams: 2n,
+            pDataParams: { form: 'struct_array', present: false, count: 2n, elements: [] },
+            ulIVLen: 16n,
+            pIV: hex(pat(16, 24)),
+            ulAdditionalDerivedKeys: 0n,
+            pAdditionalDerivedKeys: { form: 'struct_array', present: false, count: 0n, elements: [] },
+          }),
+        ),
+        ul('hBaseKey', 0x36),
+        template('pTemplate', null),
+        outUlong('phKey'),
+      ]),
+  },
+  // The shim refuses to encode it (CKR_ARGUMENTS_BAD): no frame; see ENCODE_REFUSED.
+  sp800_array_too_large: { fn: 'C_DeriveKey', args: () => ({}) },
 };
+
+/** Cases the shim must refuse to encode: it sends nothing and the caller gets CKR_ARGUMENTS_BAD. */
+const ENCODE_REFUSED = new Set(['sp800_array_too_large']);
 
 /** Cases whose values the TS decoder cannot represent exactly (reported; expected to fail). */
 /** Values above 2^53 arrive clamped (docs/ARCHITECTURE.md, "Wire protocol"); checked by its own test below. */
@@ -603,9 +680,14 @@ describe('wire crosscheck: shim requests decoded by the runtime', () => {
   });
 
   it('the C side sent one frame per case, in order, with increasing request ids', () => {
-    expect(records.map((r) => r.name)).toEqual(Object.keys(ENCODE_CASES));
-    const ids = records.map((r) => parseHeader(r.frame).requestId);
-    expect(ids).toEqual(ids.map((_, i) => i + 1));
+    const names = Object.keys(ENCODE_CASES);
+    expect(records.map((r) => r.name)).toEqual(names);
+    const sent = records.filter((r) => !ENCODE_REFUSED.has(r.name));
+    expect(sent.map((r) => parseHeader(r.frame).requestId)).toEqual(sent.map((r) => names.indexOf(r.name) + 1));
+  });
+
+  it.each([...ENCODE_REFUSED])('%s: the shim refuses to encode it', (name) => {
+    expect(records.find((r) => r.name === name)?.frame.length).toBe(0);
   });
 
   const check = (name: string): void => {
@@ -624,7 +706,7 @@ describe('wire crosscheck: shim requests decoded by the runtime', () => {
     expect(got.args).toEqual(want.args());
   };
   const names = Object.keys(ENCODE_CASES);
-  it.each(names.filter((n) => !CLAMPED.has(n)))('%s: every field decodes to what C put in', check);
+  it.each(names.filter((n) => !CLAMPED.has(n) && !ENCODE_REFUSED.has(n)))('%s: every field decodes to what C put in', check);
   it('ulong_above_2_53: the runtime sees a clamped value, never a wrapped or truncated one', () => {
     const got = decodeRequest(records.find((r) => r.name === 'ulong_above_2_53')?.frame ?? new Uint8Array()).args;
     expect(got.hKey).toEqual({ kind: 'ulong', value: big(Number.MAX_SAFE_INTEGER) });
@@ -638,7 +720,8 @@ interface DecodeCase {
   /** The function the C side calls (checked against the request). */
   readonly fn: string;
   readonly rv?: number;
-  readonly outs?: () => Record<string, OutValue>;
+  /** The out-values of the reply, given the request as the runtime decoded it. */
+  readonly outs?: (request: ReadonlyMap<string, ArgValue>) => Record<string, OutValue>;
   /** What the C side must report, key by key (only these keys are compared). */
   readonly expect: () => Record<string, string | boolean>;
 }
@@ -658,6 +741,26 @@ const attrSame = (prefix: string, type: number, len: number | string): Record<st
   [`${prefix}.type`]: String(type),
   [`${prefix}.len`]: String(len),
   [`${prefix}.pValue`]: 'same',
+});
+
+/** The write-back index of additional key `i`'s `field` in a decoded CKM_SP800_108_COUNTER_KDF request, as the runtime computes it. */
+function derivedKeyIndex(request: ReadonlyMap<string, ArgValue>, i: number, field = 'phKey'): number {
+  const m = request.get('pMechanism');
+  const root = m?.kind === 'mechanism' ? m.mechanism?.param.value : undefined;
+  const key = (root?.fields.pAdditionalDerivedKeys as StructArray | undefined)?.elements[i];
+  if (!root || !key) throw new Error('not an SP800-108 request');
+  return writebackIndex(root, key, field);
+}
+const handleOut = (value: number): OutValue => ({ kind: 'out_ulong', value });
+const sp800Untouched = (): Record<string, string | boolean> => ({
+  rv: DEVICE_ERROR,
+  h0: fill(ULONG),
+  h1: fill(ULONG),
+  h2: fill(ULONG),
+  'h0.canary': true,
+  'h1.canary': true,
+  'h2.canary': true,
+  unchanged: true,
 });
 
 const DECODE_CASES: Record<string, DecodeCase> = {
@@ -901,6 +1004,35 @@ const DECODE_CASES: Record<string, DecodeCase> = {
     outs: () => ({ pParameter: writebacks([gcmMsg('pIv'), pat(12, 0x33)]), pCiphertext: bytesOut(pat(17, 0x53)) }),
     expect: () => ({ rv: DEVICE_ERROR, iv: fill(12), tag: fill(16), ct: fill(16), 'iv.canary': true, 'tag.canary': true, 'ct.canary': true, ctLen: '16' }),
   },
+  sp800_handles: {
+    fn: 'C_DeriveKey',
+    outs: (r) => ({
+      pMechanism: writebacks([derivedKeyIndex(r, 0), outUlongData(0x1111)], [derivedKeyIndex(r, 1), outUlongData(0x2222)]),
+      phKey: handleOut(0x1000),
+    }),
+    expect: () => ({
+      rv: '0',
+      h0: ulongHex(0x1000n),
+      h1: ulongHex(0x1111n),
+      h2: ulongHex(0x2222n),
+      'h0.canary': true,
+      'h1.canary': true,
+      'h2.canary': true,
+      unchanged: true,
+    }),
+  },
+  reject_handle_short: { fn: 'C_DeriveKey', outs: (r) => ({ pMechanism: writebacks([derivedKeyIndex(r, 0), pat(4, 0x48)]), phKey: handleOut(0x1000) }), expect: sp800Untouched },
+  reject_handle_into_null: { fn: 'C_DeriveKey', outs: (r) => ({ pMechanism: writebacks([derivedKeyIndex(r, 1), outUlongData(0x2222)]), phKey: handleOut(0x1000) }), expect: sp800Untouched },
+  reject_handle_not_inout: {
+    fn: 'C_DeriveKey',
+    outs: (r) => ({ pMechanism: writebacks([derivedKeyIndex(r, 0, 'ulAttributeCount'), outUlongData(1)]), phKey: handleOut(0x1000) }),
+    expect: sp800Untouched,
+  },
+  reject_handle_then_bad_index: {
+    fn: 'C_DeriveKey',
+    outs: (r) => ({ pMechanism: writebacks([derivedKeyIndex(r, 0), outUlongData(0x1111)], [9999, outUlongData(0x2222)]), phKey: handleOut(0x1000) }),
+    expect: sp800Untouched,
+  },
 };
 
 function slotsOut(v: OutValue): Record<string, OutValue> {
@@ -928,7 +1060,7 @@ describe('wire crosscheck: runtime replies written into caller memory by the shi
       const fn = FUNCTIONS.find((f) => f.id === header.functionId);
       if (!fn) throw new Error(`unknown function ${header.functionId}`);
       const w = startReply(header);
-      encodeReplyPayload(w, fn, c.rv ?? CKR.CKR_OK, new Map(Object.entries(c.outs?.() ?? {})));
+      encodeReplyPayload(w, fn, c.rv ?? CKR.CKR_OK, new Map(Object.entries(c.outs?.(decodeArgs(fn, frame.subarray(HEADER_SIZE))) ?? {})));
       const reply = finishReply(w);
       const len = Buffer.alloc(4);
       len.writeUInt32LE(reply.length);

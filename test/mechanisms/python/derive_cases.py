@@ -1,14 +1,19 @@
 """
 Calls C_DeriveKey and C_GenerateKey on the Craton HSM module through ctypes, with the mechanism
-parameter structures laid out by hand (pkcs11js and PyKCS11 have no CK_HKDF_PARAMS or
-CK_PKCS5_PBKD2_PARAMS2), and prints what each case produced as JSON.
+parameter structures laid out by hand (pkcs11js and PyKCS11 have no CK_HKDF_PARAMS,
+CK_PKCS5_PBKD2_PARAMS2 or CK_SP800_108_KDF_PARAMS), and prints what each case produced as JSON.
 
     python3 derive_cases.py MODULE SO_PIN USER_PIN < cases.json
 
 Each case: {"op": "derive" | "generate", "mechanism": N, "param": {...}, "template": [[type, kind, value]],
 "base": {"attrs": [[type, kind, value]]}, "salt_key": {...}}; kinds are "ulong", "bool" and "hex".
-Each result: {"rv": N, "value": hex, "class": N} (value and class only when rv is 0). The vitest side
-(derive.test.ts) computes the expected values with Node's crypto.
+An "sp800" parameter: {"mode": "counter" | "feedback", "prf": N, "iv": hex, "data": [field], "additional":
+[{"template": [...], "null_handle": bool}]}, each field {"type": N} plus one of "counter": [little_endian, bits],
+"dkm": [method, little_endian, bits], "hex": bytes, "null": true (NULL, 0) or "base_handle": true (a
+CK_OBJECT_HANDLE_PTR to the base key).
+Each result: {"rv": N, "value": hex, "class": N, "created": N} (value and class only when rv is 0; created:
+how many objects the call added), plus for SP800-108 "additional": [{"handle": N, "value": hex}], what each
+CK_DERIVED_KEY's phKey received. The vitest side (derive.test.ts) computes the expected values with Node's crypto.
 """
 import ctypes as C
 import json
@@ -51,9 +56,37 @@ class AesCbcEncryptData(C.Structure):
     _fields_ = [("iv", C.c_ubyte * 16), ("pData", BYTES), ("length", ULONG)]
 
 
+class CounterFormat(C.Structure):
+    _fields_ = [("bLittleEndian", BBOOL), ("ulWidthInBits", ULONG)]
+
+
+class DkmLengthFormat(C.Structure):
+    _fields_ = [("dkmLengthMethod", ULONG), ("bLittleEndian", BBOOL), ("ulWidthInBits", ULONG)]
+
+
+class PrfDataParam(C.Structure):
+    _fields_ = [("type", ULONG), ("pValue", C.c_void_p), ("ulValueLen", ULONG)]
+
+
+class DerivedKey(C.Structure):
+    _fields_ = [("pTemplate", C.POINTER(Attribute)), ("ulAttributeCount", ULONG), ("phKey", C.POINTER(ULONG))]
+
+
+class Sp800KdfParams(C.Structure):
+    _fields_ = [("prfType", ULONG), ("ulNumberOfDataParams", ULONG), ("pDataParams", C.POINTER(PrfDataParam)),
+                ("ulAdditionalDerivedKeys", ULONG), ("pAdditionalDerivedKeys", C.POINTER(DerivedKey))]
+
+
+class Sp800FeedbackKdfParams(C.Structure):
+    _fields_ = [("prfType", ULONG), ("ulNumberOfDataParams", ULONG), ("pDataParams", C.POINTER(PrfDataParam)),
+                ("ulIVLen", ULONG), ("pIV", BYTES),
+                ("ulAdditionalDerivedKeys", ULONG), ("pAdditionalDerivedKeys", C.POINTER(DerivedKey))]
+
+
 lib = C.CDLL(MODULE)
 for name in ("C_Initialize", "C_Finalize", "C_GetSlotList", "C_InitToken", "C_OpenSession", "C_Login", "C_InitPIN",
-             "C_Logout", "C_CreateObject", "C_GetAttributeValue", "C_DeriveKey", "C_GenerateKey"):
+             "C_Logout", "C_CreateObject", "C_GetAttributeValue", "C_DeriveKey", "C_GenerateKey",
+             "C_FindObjectsInit", "C_FindObjects", "C_FindObjectsFinal"):
     getattr(lib, name).restype = ULONG
 keep = []  # buffers that must outlive the call they are passed to
 
@@ -105,6 +138,42 @@ def param_struct(p, handles):
         s = AesCbcEncryptData()
         C.memmove(s.iv, bytes.fromhex(p["iv"]), 16)
         s.pData, s.length = buf(p["data"])
+    elif kind == "sp800":
+        s = Sp800KdfParams() if p["mode"] == "counter" else Sp800FeedbackKdfParams()
+        s.prfType = p["prf"]
+        fields = (PrfDataParam * len(p["data"]))()
+        for f, d in zip(fields, p["data"]):
+            f.type = d["type"]
+            if "counter" in d:
+                v = CounterFormat(*d["counter"])
+            elif "dkm" in d:
+                v = DkmLengthFormat(*d["dkm"])
+            elif "base_handle" in d:
+                v = ULONG(handles["base"])
+            else:
+                v = None
+            if v is not None:
+                keep.append(v)
+                f.pValue, f.ulValueLen = C.cast(C.pointer(v), C.c_void_p), C.sizeof(v)
+            elif "hex" in d:
+                b, f.ulValueLen = buf(d["hex"])
+                f.pValue = C.cast(b, C.c_void_p)
+        keep.append(fields)
+        s.ulNumberOfDataParams, s.pDataParams = len(p["data"]), fields
+        if p["mode"] == "feedback":
+            s.pIV, s.ulIVLen = buf(p.get("iv", ""))
+        extra = p.get("additional", [])
+        if extra:
+            keys = (DerivedKey * len(extra))()
+            for k, e in zip(keys, extra):
+                t, n = template(e["template"])
+                k.pTemplate, k.ulAttributeCount = t, n
+                if not e.get("null_handle"):
+                    h = ULONG(0)
+                    keep.append(h)
+                    k.phKey = C.pointer(h)
+            keep.append(keys)
+            s.ulAdditionalDerivedKeys, s.pAdditionalDerivedKeys = len(extra), keys
     else:
         raise SystemExit(f"unknown parameter kind {kind}")
     keep.append(s)
@@ -122,6 +191,15 @@ def read(session, handle, attr):
     return rv, bytes(out[: a.ulValueLen])
 
 
+def object_count(session):
+    found = (ULONG * 1024)()
+    n = ULONG()
+    check(lib.C_FindObjectsInit(session, None, ULONG(0)), "C_FindObjectsInit")
+    check(lib.C_FindObjects(session, found, ULONG(1024), C.byref(n)), "C_FindObjects")
+    check(lib.C_FindObjectsFinal(session), "C_FindObjectsFinal")
+    return n.value
+
+
 def create(session, attrs):
     t, n = template(attrs)
     h = ULONG()
@@ -136,19 +214,34 @@ def run_case(session, case):
     if "salt_key" in case:
         handles["salt_key"] = create(session, case["salt_key"]["attrs"])
     mech = Mechanism(case["mechanism"], None, 0)
+    sp800 = None
     if "param" in case:
         mech.pParameter, mech.ulParameterLen = param_struct(case["param"], handles)
+        if case["param"]["kind"] == "sp800":
+            layout = Sp800KdfParams if case["param"]["mode"] == "counter" else Sp800FeedbackKdfParams
+            sp800 = C.cast(mech.pParameter, C.POINTER(layout)).contents
     t, n = template(case["template"])
     out = ULONG()
+    before = object_count(session)
     if case["op"] == "derive":
         rv = lib.C_DeriveKey(session, C.byref(mech), ULONG(handles["base"]), t, ULONG(n), C.byref(out))
     else:
         rv = lib.C_GenerateKey(session, C.byref(mech), t, ULONG(n), C.byref(out))
+    created = object_count(session) - before
     if rv != 0:
-        return {"rv": rv}
+        return {"rv": rv, "created": created}
     rv, value = read(session, out.value, CKA_VALUE)
     _, cls = read(session, out.value, CKA_CLASS)
-    return {"rv": rv, "value": value.hex() if value is not None else None, "class": int.from_bytes(cls, sys.byteorder)}
+    result = {"rv": rv, "value": value.hex() if value is not None else None, "class": int.from_bytes(cls, sys.byteorder),
+              "created": created}
+    if sp800 is not None:
+        keys = sp800.pAdditionalDerivedKeys
+        result["additional"] = []
+        for i in range(sp800.ulAdditionalDerivedKeys):
+            h = keys[i].phKey.contents.value
+            _, v = read(session, h, CKA_VALUE)
+            result["additional"].append({"handle": h, "value": v.hex() if v is not None else None})
+    return result
 
 
 def main():
