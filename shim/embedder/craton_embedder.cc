@@ -203,7 +203,12 @@ bool complete_with(napi_env env, Runtime *rt, uint64_t id, napi_value value) {
     napi_throw_error(env, "ERR_CRATON_RESPOND", "craton_bridge: out of memory");
     return false;
   }
-  if (len) memcpy(copy, bytes, len);
+  if (len) {
+    memcpy(copy, bytes, len);
+    // A reply may carry secrets (a key value, plaintext): the runtime made it
+    // for this call alone, so its copy in the JS heap is wiped here.
+    explicit_bzero(bytes, len);
+  }
   Request *r = it->second;
   rt->inflight.erase(it);
   r->reply = copy;

@@ -43,7 +43,8 @@ function serveSocket(dispatcher: Dispatcher, fd: number): void {
   const serve = (chunk: Buffer): boolean => {
     let waiting = false;
     reader.push(chunk, (frame) => {
-      const send = (reply: Uint8Array | null) => (reply ? socket.write(reply) : socket.destroy());
+      // A reply may carry secrets: once the socket has taken it, the JS copy is wiped.
+      const send = (reply: Uint8Array | null) => (reply ? socket.write(reply, () => reply.fill(0)) : socket.destroy());
       const reply = dispatcher.handle(frame);
       if (reply instanceof Promise) {
         waiting = true;

@@ -62,8 +62,9 @@ export class WireWriter {
 
   private grow(n: number): number {
     if (this.length + n > this.buf.length) {
-      let cap = this.buf.length * 2;
-      while (cap < this.length + n) cap *= 2;
+      // Doubling serves many small writes; one large write (a 1 MiB output) gets room for
+      // itself and a little more, not twice its size, zero-filled.
+      const cap = Math.max(this.buf.length * 2, this.length + n + 256);
       const next = new Uint8Array(cap);
       next.set(this.buf.subarray(0, this.length));
       this.buf.fill(0);
@@ -120,7 +121,8 @@ export class WireWriter {
     return this.length;
   }
 
+  /** The bytes written, as a view: the writer is done with once this is taken. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    return this.buf.subarray(0, this.length);
   }
 }
