@@ -25,7 +25,11 @@ const HMACS: readonly [DigestAlgorithm, number, number, number, boolean][] = [
   ['sha3-512', CKM.CKM_SHA3_512_HMAC, CKM.CKM_SHA3_512_HMAC_GENERAL, CKK.CKK_SHA3_512_HMAC, false],
 ];
 
+/** The key types dedicated to one HMAC digest (CKK_SHA256_HMAC...). */
+export const HMAC_KEY_TYPES: readonly number[] = HMACS.map(([, , , keyType]) => keyType);
+
 /** The digest and dedicated key type of a CKM_*_HMAC mechanism, for its use as a PRF (SP800-108); undefined for any other. */
+
 export function hmacOf(mechanism: number): { readonly digest: DigestAlgorithm; readonly keyType: number } | undefined {
   const row = HMACS.find(([, full]) => full === mechanism);
   return row && { digest: row[0], keyType: row[3] };

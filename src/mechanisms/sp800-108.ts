@@ -13,7 +13,7 @@ import { CkError, require } from '../ck-error';
 import { DIGEST_LENGTHS, type CryptoBackend } from '../backends/backend';
 import type { MacSpec } from '../backends/symmetric';
 import { ValueKind, outUlongData, writebackIndex, type StructValue, type WireParam } from '../wire/codec';
-import { hmacOf } from './hmac';
+import { HMAC_KEY_TYPES, hmacOf } from './hmac';
 import type { AdditionalKey, DerivedLengths, MechanismFamily, MechanismSpec, SecretDerivation } from './mechanism';
 import {
   boolField,
@@ -210,19 +210,7 @@ function feedbackIv(f: Fields): Uint8Array {
   return bytesField(f, 'pIV');
 }
 
-const BASE_KEY_TYPES = [
-  CKK.CKK_GENERIC_SECRET,
-  CKK.CKK_AES,
-  CKK.CKK_SHA_1_HMAC,
-  CKK.CKK_SHA224_HMAC,
-  CKK.CKK_SHA256_HMAC,
-  CKK.CKK_SHA384_HMAC,
-  CKK.CKK_SHA512_HMAC,
-  CKK.CKK_SHA3_224_HMAC,
-  CKK.CKK_SHA3_256_HMAC,
-  CKK.CKK_SHA3_384_HMAC,
-  CKK.CKK_SHA3_512_HMAC,
-];
+const BASE_KEY_TYPES = [CKK.CKK_GENERIC_SECRET, CKK.CKK_AES, ...HMAC_KEY_TYPES];
 
 function sp800108(type: number, mode: Mode): MechanismSpec {
   return {
