@@ -92,6 +92,11 @@ export class Call {
     return m;
   }
 
+  /** A mechanism that may be NULL: the *Init functions take NULL to end their operation. */
+  optionalMechanism(name: string): WireMechanism | null {
+    return this.arg(name, 'mechanism').mechanism ?? null;
+  }
+
   messageParam(name: string): WireParam {
     return this.arg(name, 'msg_param').param;
   }

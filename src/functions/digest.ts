@@ -40,8 +40,7 @@ function step<T>(session: Session, work: () => T): T {
   try {
     return work();
   } catch (e) {
-    session.operations.get('digest')?.dispose();
-    session.operations.delete('digest');
+    session.endOperation('digest');
     throw e;
   }
 }
@@ -58,7 +57,9 @@ export function digestFunctions(module: CratonModule): Record<string, Handler> {
     C_DigestInit(call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
-      const mechanism = call.mechanism('pMechanism');
+      const mechanism = call.optionalMechanism('pMechanism');
+      // A NULL mechanism ends the active operation (PKCS#11 3.0, C_EncryptInit and the other *Init functions).
+      if (!mechanism) return session.endOperation('digest');
       require(!session.operations.has('digest'), CKR.CKR_OPERATION_ACTIVE);
       const spec = hsm.mechanisms.get(mechanism.type);
       if (!spec.digest) throw new CkError(CKR.CKR_MECHANISM_INVALID);

@@ -14,7 +14,6 @@
 import type { Call } from '../dispatch/call';
 import type { Handler } from '../dispatch/dispatcher';
 import type { CratonModule } from '../module/module';
-import type { OperationKind } from '../sessions/operation';
 import type { Session } from '../sessions/session';
 import { activeDigest } from './digest';
 import { activeEncryption, dataError, type Direction } from './encryption';
@@ -35,11 +34,6 @@ function companionUpdate(session: Session, kind: Companion): (part: Uint8Array) 
   };
 }
 
-function end(session: Session, kind: OperationKind): void {
-  session.operations.get(kind)?.dispose();
-  session.operations.delete(kind);
-}
-
 function dual(module: CratonModule, direction: Direction, companion: Companion, input: string, output: string): Handler {
   return (call: Call) => {
     const session = module.ready().sessions.get(call.ulong('hSession'));
@@ -54,8 +48,8 @@ function dual(module: CratonModule, direction: Direction, companion: Companion, 
       feed(direction === 'encrypt' ? part : result);
       out.write(result);
     } catch (e) {
-      end(session, direction);
-      end(session, companion);
+      session.endOperation(direction);
+      session.endOperation(companion);
       throw dataError(direction, e);
     }
   };

@@ -150,11 +150,6 @@ export function activeEncryption(session: Session, direction: Direction): Encryp
   return op;
 }
 
-function end(session: Session, direction: Direction): void {
-  session.operations.get(direction)?.dispose();
-  session.operations.delete(direction);
-}
-
 /**
  * Runs a step; any failure other than a length query ends the operation
  * (section 5.2). Stays synchronous when the work is, so AES calls need no
@@ -162,7 +157,7 @@ function end(session: Session, direction: Direction): void {
  */
 function step(session: Session, direction: Direction, work: () => void | Promise<void>): void | Promise<void> {
   const fail = (e: unknown): never => {
-    end(session, direction);
+    session.endOperation(direction);
     throw dataError(direction, e);
   };
   try {
@@ -176,7 +171,7 @@ function step(session: Session, direction: Direction, work: () => void | Promise
 /** Writes the final output once it is ready, synchronously when it already is. */
 function finish(session: Session, direction: Direction, first: Uint8Array, last: Uint8Array | Promise<Uint8Array>, write: (out: Uint8Array) => void): void | Promise<void> {
   const done = (tail: Uint8Array) => {
-    end(session, direction);
+    session.endOperation(direction);
     write(first.length === 0 ? tail : Buffer.concat([first, tail]));
   };
   return last instanceof Promise ? last.then(done) : done(last);
@@ -200,7 +195,9 @@ function handlers(module: CratonModule, direction: Direction, names: Names): Rec
     async [names.init](call: Call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
-      const mechanism = call.mechanism('pMechanism');
+      const mechanism = call.optionalMechanism('pMechanism');
+      // A NULL mechanism ends the active operation (PKCS#11 3.0, C_EncryptInit and the other *Init functions).
+      if (!mechanism) return session.endOperation(direction);
       require(!session.operations.has(direction), CKR.CKR_OPERATION_ACTIVE);
       const spec = hsm.mechanisms.get(mechanism.type);
       if (!spec.cipher && !spec.keyWrap && !spec.rsaEncryption) throw new CkError(CKR.CKR_MECHANISM_INVALID, 'not an encryption mechanism');

@@ -135,7 +135,9 @@ function handlers(module: CratonModule, direction: Direction, names: Names): Rec
     [names.init](call: Call) {
       const hsm = module.ready();
       const session = hsm.sessions.get(call.ulong('hSession'));
-      const mechanism = call.mechanism('pMechanism');
+      const mechanism = call.optionalMechanism('pMechanism');
+      // A NULL mechanism ends the active operation (PKCS#11 3.0, C_EncryptInit and the other *Init functions).
+      if (!mechanism) return session.endOperation(direction);
       require(!session.operations.has(direction), CKR.CKR_OPERATION_ACTIVE);
       const spec = hsm.mechanisms.get(mechanism.type);
       const readParams = spec.messageCipher;

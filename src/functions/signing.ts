@@ -129,11 +129,6 @@ function begin(session: Session, direction: Direction, op: Operation): void {
   session.operations.set(direction, op);
 }
 
-function end(session: Session, direction: Direction): void {
-  session.operations.get(direction)?.dispose();
-  session.operations.delete(direction);
-}
-
 /**
  * Backend refusals of the data (too long for the key...) are the data's fault;
  * a variant the library lacks (Ed25519ctx/ph before OpenSSL 3.2) is the parameter's.
@@ -149,7 +144,7 @@ async function step(session: Session, direction: Direction, work: () => void | P
   try {
     await work();
   } catch (e) {
-    end(session, direction);
+    session.endOperation(direction);
     throw dataError(e);
   }
 }
@@ -173,7 +168,9 @@ function init(module: CratonModule, direction: Direction) {
   return async (call: Call) => {
     const hsm = module.ready();
     const session = hsm.sessions.get(call.ulong('hSession'));
-    const mechanism = call.mechanism('pMechanism');
+    const mechanism = call.optionalMechanism('pMechanism');
+    // A NULL mechanism ends the active operation (PKCS#11 3.0, C_SignInit and the other *Init functions).
+    if (!mechanism) return session.endOperation(direction);
     require(!session.operations.has(direction), CKR.CKR_OPERATION_ACTIVE);
     const spec = hsm.mechanisms.get(mechanism.type);
     if (!spec.mac && !spec.signature) throw new CkError(CKR.CKR_MECHANISM_INVALID, 'not a signature mechanism');
@@ -205,7 +202,9 @@ function recoverInit(module: CratonModule, direction: Direction) {
   return async (call: Call) => {
     const hsm = module.ready();
     const session = hsm.sessions.get(call.ulong('hSession'));
-    const mechanism = call.mechanism('pMechanism');
+    const mechanism = call.optionalMechanism('pMechanism');
+    // A NULL mechanism ends the active operation (PKCS#11 3.0, C_SignInit and the other *Init functions).
+    if (!mechanism) return session.endOperation(direction);
     require(!session.operations.has(direction), CKR.CKR_OPERATION_ACTIVE);
     const spec = hsm.mechanisms.get(mechanism.type);
     const params = recoverScheme(spec, mechanism.param, direction === 'sign' ? CKF_MECH.CKF_SIGN_RECOVER : CKF_MECH.CKF_VERIFY_RECOVER);
@@ -247,7 +246,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
         require(!op.needsContextLogin, CKR.CKR_USER_NOT_LOGGED_IN, 'this key needs C_Login(CKU_CONTEXT_SPECIFIC) first');
         // Without a digest both schemes sign the data as given: PKCS #1 v1.5 type 1 padding, or none.
         const signature = await hsm.backend.sign(op.key, op.params, data);
-        end(session, 'sign');
+        session.endOperation('sign');
         out.write(signature);
       });
     },
@@ -264,7 +263,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
         const data = await hsm.backend.verifyRecover(op.key, op.params, signature);
         if (!data) throw new CkError(CKR.CKR_SIGNATURE_INVALID);
         if (!out.accepts(data.length)) return;
-        end(session, 'verify');
+        session.endOperation('verify');
         out.write(data);
       });
     },
@@ -280,7 +279,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
         if (!out.accepts(op.length)) return;
         op.update(data);
         const signature = await produce(hsm.backend, op);
-        end(session, 'sign');
+        session.endOperation('sign');
         out.write(signature);
       });
     },
@@ -293,7 +292,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
         const out = call.outBytes('pSignature');
         if (!out.accepts(op.length)) return;
         const signature = await produce(hsm.backend, op);
-        end(session, 'sign');
+        session.endOperation('sign');
         out.write(signature);
       });
     },
@@ -308,7 +307,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
         require(!op.multipart, CKR.CKR_OPERATION_ACTIVE);
         op.update(data);
         await check(hsm.backend, op, signature);
-        end(session, 'verify');
+        session.endOperation('verify');
       });
     },
 
@@ -318,7 +317,7 @@ export function signingFunctions(module: CratonModule): Record<string, Handler> 
       const op = activeSignature(session, 'verify');
       return step(session, 'verify', async () => {
         await check(hsm.backend, op, call.inBytes('pSignature'));
-        end(session, 'verify');
+        session.endOperation('verify');
       });
     },
   };

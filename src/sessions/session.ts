@@ -30,6 +30,12 @@ export class Session {
     return this.token.loginState === 'user';
   }
 
+  /** Ends the operation of this kind, if one is active. */
+  endOperation(kind: OperationKind): void {
+    this.operations.get(kind)?.dispose();
+    this.operations.delete(kind);
+  }
+
   endAllOperations(): void {
     for (const op of this.operations.values()) op.dispose();
     this.operations.clear();

@@ -612,7 +612,11 @@ static void test_null_pointers(void) {
   EXPECT_RV(F3->C_FindObjects(h, list, 4, NULL), CKR_ARGUMENTS_BAD, "C_FindObjects(NULL count)");
   EXPECT_RV(F3->C_FindObjects(h, NULL, 4, &n), CKR_ARGUMENTS_BAD, "C_FindObjects(NULL array, 4)");
   EXPECT_RV(F3->C_FindObjectsFinal(h), CKR_OK, "C_FindObjectsFinal");
-  EXPECT_RV(F3->C_DigestInit(h, NULL), CKR_ARGUMENTS_BAD, "C_DigestInit(NULL mechanism)");
+  /* A NULL mechanism ends the active operation (PKCS#11 3.0), and is harmless without one. */
+  EXPECT_RV(F3->C_DigestInit(h, NULL), CKR_OK, "C_DigestInit(NULL mechanism), nothing active");
+  EXPECT_RV(F3->C_DigestInit(h, &sha), CKR_OK, "C_DigestInit(SHA256)");
+  EXPECT_RV(F3->C_DigestInit(h, NULL), CKR_OK, "C_DigestInit(NULL mechanism) ends it");
+  EXPECT_RV(F3->C_DigestUpdate(h, (CK_BYTE_PTR) "abc", 3), CKR_OPERATION_NOT_INITIALIZED, "C_DigestUpdate after the NULL-mechanism C_DigestInit");
   EXPECT_RV(F3->C_DigestInit(h, &sha), CKR_OK, "C_DigestInit(SHA256)");
   EXPECT_RV(F3->C_Digest(h, (CK_BYTE_PTR) "abc", 3, buf, NULL), CKR_ARGUMENTS_BAD, "C_Digest(NULL pulDigestLen)");
   EXPECT_RV(F3->C_DigestInit(h, &sha), CKR_OK, "C_DigestInit(SHA256) after the failed C_Digest");
