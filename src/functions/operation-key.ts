@@ -3,17 +3,17 @@
  * for CKA_ALLOWED_MECHANISMS): it is a key, of a type the mechanism takes, of a
  * size it allows, with the usage flag set, and the mechanism is allowed for it.
  */
-import { CKA, CKK, CKR } from '../generated/constants';
+import { CKA, CKK, CKO, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
 import type { Hsm } from '../module/hsm';
 import type { MechanismSpec } from '../mechanisms/mechanism';
 import type { P11Object } from '../objects/object-table';
 import type { Session } from '../sessions/session';
 
-const KEY_CLASSES = new Set([2, 3, 4]); // CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKO_SECRET_KEY
+const KEY_CLASSES = new Set<number>([CKO.CKO_PUBLIC_KEY, CKO.CKO_PRIVATE_KEY, CKO.CKO_SECRET_KEY]);
 
-/** Key types whose mechanisms give key sizes in bytes rather than bits. */
-const SIZED_IN_BYTES = new Set<number>([CKK.CKK_AES, CKK.CKK_GENERIC_SECRET]);
+/** Secret key types whose length C_*Init checks against the mechanism's key sizes (bytes, or bits where it says so). */
+const SIZE_CHECKED = new Set<number>([CKK.CKK_AES, CKK.CKK_GENERIC_SECRET]);
 
 export function operationKey(hsm: Hsm, session: Session, handle: number, mechanism: MechanismSpec, usage: number): P11Object {
   let key: P11Object;
@@ -31,8 +31,9 @@ export function operationKey(hsm: Hsm, session: Session, handle: number, mechani
   const allowed = attrs.get(CKA.CKA_ALLOWED_MECHANISMS);
   if (Array.isArray(allowed) && allowed.length > 0) require(allowed.includes(mechanism.type), CKR.CKR_MECHANISM_INVALID, 'mechanism not in CKA_ALLOWED_MECHANISMS');
   const value = attrs.get(CKA.CKA_VALUE);
-  if (value instanceof Uint8Array && SIZED_IN_BYTES.has(keyType)) {
-    require(value.length >= mechanism.minKeySize && value.length <= mechanism.maxKeySize, CKR.CKR_KEY_SIZE_RANGE);
+  if (value instanceof Uint8Array && SIZE_CHECKED.has(keyType)) {
+    const size = mechanism.keySizeInBits ? value.length * 8 : value.length;
+    require(size >= mechanism.minKeySize && size <= mechanism.maxKeySize, CKR.CKR_KEY_SIZE_RANGE);
   }
   return key;
 }

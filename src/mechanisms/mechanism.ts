@@ -112,6 +112,8 @@ export interface MechanismSpec {
   /** CK_MECHANISM_INFO: key sizes in the unit the spec gives for this mechanism (bits or bytes). */
   readonly minKeySize: number;
   readonly maxKeySize: number;
+  /** Set where the spec gives a secret key mechanism's sizes in bits (most give bytes). */
+  readonly keySizeInBits?: boolean;
   /** CK_MECHANISM_INFO flags (CKF_DIGEST, CKF_SIGN, ...). */
   readonly flags: number;
   /** Whether the mechanism is FIPS-approved for the operations it offers. */

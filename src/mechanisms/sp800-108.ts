@@ -219,6 +219,7 @@ function sp800108(type: number, mode: Mode): MechanismSpec {
     minKeySize: 8,
     maxKeySize: MAX_KEY_BYTES * 8,
     flags: CKF_MECH.CKF_DERIVE,
+    keySizeInBits: true,
     fipsApproved: true,
     keyTypes: BASE_KEY_TYPES,
     secretDerivation: (param) => sp800108Derivation(param, mode),
