@@ -1,4 +1,4 @@
-/** `pkcs11-tool --test`, OpenSC's own self-test, on a token holding RSA, EC and AES keys. */
+/** `pkcs11-tool --test`, OpenSC's own self-test, on a token holding RSA, EC and AES keys; and `--test-threads`. */
 import { describe, expect, it } from 'vitest';
 import { TRANSPORTS, USER_PIN, generateKeyPair, initialisedToken, pkcs11Tool, sandbox } from '../helpers/module';
 
@@ -23,6 +23,22 @@ describe.each(TRANSPORTS)('pkcs11-tool --test (%s)', (transport) => {
       expect(r.stdout).toMatch(/Verify[^\n]*\n\s+testing key 0 \(rsa\)\n\s+RSA-X-509: OK\n\s+RSA-PKCS: OK/);
       expect(r.stdout).toMatch(/Decryption[^\n]*\n\s+testing key 0 \(rsa\)\n\s+RSA-PKCS: OK\n\s+RSA-X-509: OK/);
       expect(r.stdout).toMatch(/testing key 1 \(ec\)/);
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  it('--test-threads: two threads initialise, read module, slot and token information', async () => {
+    const box = sandbox(transport);
+    try {
+      await initialisedToken(box.env);
+      // IL: C_Initialize with CKF_OS_LOCKING_OK, GI: C_GetInfo, SL: C_GetSlotList, T0: C_GetTokenInfo(slot 0).
+      // (pkcs11-tool itself then waits about 30 s before it returns.)
+      const r = await pkcs11Tool(box.env, '--test-threads', 'ILGISLT0', '--test-threads', 'ILGISLT0');
+      const all = r.stdout + r.stderr;
+      expect(r.code, all).toBe(0);
+      expect(all).toMatch(/all threads have ended with CKR_OK/);
+      expect(all).not.toMatch(/some errors/);
     } finally {
       box.cleanup();
     }
