@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PACKAGES=(
   build-essential cmake ninja-build pkg-config python3 libssl-dev libsqlite3-dev
   opensc softhsm2 python3-pykcs11 gnutls-bin p11-kit clang valgrind
-  libengine-pkcs11-openssl libnss3-tools libclang-rt-dev
+  libengine-pkcs11-openssl libnss3-tools libclang-rt-dev openjdk-17-jre-headless
 )
 
 missing=()
