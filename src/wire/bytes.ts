@@ -42,15 +42,11 @@ export class WireReader {
     return Number.isSafeInteger(v) ? v : Number.MAX_SAFE_INTEGER;
   }
 
-  /**
-   * A view into the frame, not a copy: each request frame is a buffer of its
-   * own (the embedder and the socket reader copy every frame out of their
-   * buffers), which nothing reuses, so values may keep it alive safely.
-   */
+  /** A copy, so the frame buffer can be wiped independently. */
   bytes(n: number): Uint8Array {
     if (!Number.isSafeInteger(n) || n < 0) throw new WireFormatError(`bad byte count ${n}`);
     const at = this.need(n);
-    return this.source.subarray(at, at + n);
+    return this.source.slice(at, at + n);
   }
 }
 
