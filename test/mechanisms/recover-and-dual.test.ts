@@ -11,24 +11,11 @@ import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from
 import { CKA, CKF_MECH, CKK, CKM, CKO, CKR } from '../../src/generated/constants';
 import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
 import { ckrOf } from '../helpers/pkcs11js-errors';
+import { importRsa as importNodeRsa, nullOutput } from '../helpers/pkcs11js-keys';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
 const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
 const b64 = (s: string) => Buffer.from(s, 'base64url');
-
-/**
- * A zero-length Buffer reaches the module as a NULL output pointer. pkcs11js then returns
- * out.subarray(0, *pulLen), so the length the module reported is captured from that call.
- */
-function nullOutput(): { buffer: Buffer; length: () => number | undefined } {
-  let reported: number | undefined;
-  const buffer = Buffer.alloc(0);
-  buffer.subarray = ((_start?: number, end?: number) => {
-    reported = end;
-    return Buffer.alloc(0);
-  }) as typeof buffer.subarray;
-  return { buffer, length: () => reported };
-}
 
 describe('signatures with recovery and dual-function updates (pkcs11js, process transport)', () => {
   const mod = new pkcs11js.PKCS11();
@@ -41,29 +28,7 @@ describe('signatures with recovery and dual-function updates (pkcs11js, process 
   let rsaPublic: Buffer;
   const K = 256;
 
-  /** The Node-made RSA key in the token, both halves, with extra attributes on each. */
-  function importRsa(publicExtra: pkcs11js.Template = [], privateExtra: pkcs11js.Template = []): { priv: Buffer; pub: Buffer } {
-    const jwk = nodeKey.export({ format: 'jwk' });
-    const common = [
-      { type: CKA.CKA_KEY_TYPE, value: CKK.CKK_RSA },
-      { type: CKA.CKA_TOKEN, value: false },
-      { type: CKA.CKA_MODULUS, value: b64(jwk.n as string) },
-      { type: CKA.CKA_PUBLIC_EXPONENT, value: b64(jwk.e as string) },
-    ];
-    const pub = mod.C_CreateObject(s, [{ type: CKA.CKA_CLASS, value: CKO.CKO_PUBLIC_KEY }, ...common, ...publicExtra]);
-    const priv = mod.C_CreateObject(s, [
-      { type: CKA.CKA_CLASS, value: CKO.CKO_PRIVATE_KEY },
-      ...common,
-      { type: CKA.CKA_PRIVATE_EXPONENT, value: b64(jwk.d as string) },
-      { type: CKA.CKA_PRIME_1, value: b64(jwk.p as string) },
-      { type: CKA.CKA_PRIME_2, value: b64(jwk.q as string) },
-      { type: CKA.CKA_EXPONENT_1, value: b64(jwk.dp as string) },
-      { type: CKA.CKA_EXPONENT_2, value: b64(jwk.dq as string) },
-      { type: CKA.CKA_COEFFICIENT, value: b64(jwk.qi as string) },
-      ...privateExtra,
-    ]);
-    return { priv, pub };
-  }
+  const importRsa = (publicExtra: pkcs11js.Template = [], privateExtra: pkcs11js.Template = []) => importNodeRsa(mod, s, nodeKey, publicExtra, privateExtra);
 
   function secretKey(keyType: number, value: Buffer): Buffer {
     return mod.C_CreateObject(s, [

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { CKA, CKK, CKM, CKO, CKR } from '../../src/generated/constants';
 import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
 import { ckrOf } from '../helpers/pkcs11js-errors';
+import { nullOutput } from '../helpers/pkcs11js-keys';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
 const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
@@ -51,21 +52,6 @@ function ccm(dataLength: number, nonce: Buffer, aad: Buffer | undefined, macLeng
   const parameter: Record<string, unknown> = { type: pkcs11js.CK_PARAMS_AES_CCM, dataLength, nonce, macLength };
   if (aad) parameter.aad = aad;
   return { mechanism: CKM.CKM_AES_CCM, parameter: parameter as unknown as pkcs11js.IParams };
-}
-
-/**
- * A zero-length Buffer reaches the module as a NULL output pointer (napi hands out no data
- * pointer for it). pkcs11js then returns out.subarray(0, *pulLen), so the length the module
- * reported is captured from that subarray call.
- */
-function nullOutput(): { buffer: Buffer; length: () => number | undefined } {
-  let reported: number | undefined;
-  const buffer = Buffer.alloc(0);
-  buffer.subarray = ((_start?: number, end?: number) => {
-    reported = end;
-    return Buffer.alloc(0);
-  }) as typeof buffer.subarray;
-  return { buffer, length: () => reported };
 }
 
 const aesName = (key: Buffer, mode: string): string => `aes-${key.length * 8}-${mode}`;

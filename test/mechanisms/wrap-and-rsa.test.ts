@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG_MGF, CKK, CKM, CKO, CKR, CKZ } from '../../src/generated/constants';
 import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
 import { ckrOf } from '../helpers/pkcs11js-errors';
+import { importRsa } from '../helpers/pkcs11js-keys';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
 const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
-const b64 = (s: string) => Buffer.from(s, 'base64url');
 
 
 describe('RSA encryption and key wrapping (pkcs11js, process transport)', () => {
@@ -58,23 +58,7 @@ describe('RSA encryption and key wrapping (pkcs11js, process transport)', () => 
     mod.C_Login(s, pkcs11js.CKU_USER, USER_PIN);
     // A known RSA key, imported into the token, so Node holds both halves too.
     nodeKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-    const jwk = nodeKey.export({ format: 'jwk' });
-    const common = [
-      { type: CKA.CKA_KEY_TYPE, value: CKK.CKK_RSA },
-      { type: CKA.CKA_MODULUS, value: b64(jwk.n as string) },
-      { type: CKA.CKA_PUBLIC_EXPONENT, value: b64(jwk.e as string) },
-    ];
-    rsaPublic = mod.C_CreateObject(s, [{ type: CKA.CKA_CLASS, value: CKO.CKO_PUBLIC_KEY }, ...common]);
-    rsaPrivate = mod.C_CreateObject(s, [
-      { type: CKA.CKA_CLASS, value: CKO.CKO_PRIVATE_KEY },
-      ...common,
-      { type: CKA.CKA_PRIVATE_EXPONENT, value: b64(jwk.d as string) },
-      { type: CKA.CKA_PRIME_1, value: b64(jwk.p as string) },
-      { type: CKA.CKA_PRIME_2, value: b64(jwk.q as string) },
-      { type: CKA.CKA_EXPONENT_1, value: b64(jwk.dp as string) },
-      { type: CKA.CKA_EXPONENT_2, value: b64(jwk.dq as string) },
-      { type: CKA.CKA_COEFFICIENT, value: b64(jwk.qi as string) },
-    ]);
+    ({ pub: rsaPublic, priv: rsaPrivate } = importRsa(mod, s, nodeKey));
   });
   afterAll(() => {
     mod.C_Finalize();
