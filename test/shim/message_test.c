@@ -24,46 +24,11 @@
 #include "cryptoki_abi.h"
 #include "generated/craton_constants.h"
 #include "generated/craton_table.h"
+#include "tap.h"
 
-/* ------------------------------------------------------------ reporting */
+/* ------------------------------------------------------- the module under test */
 
-static int g_passed, g_failed, g_n;
-static const char *g_section = "";
 static CK_FUNCTION_LIST_3_0 *F;
-
-static int check(int cond, const char *fmt, ...) {
-  va_list ap;
-  g_n++;
-  printf("%s %d - [%s] ", cond ? "ok" : "FAIL", g_n, g_section);
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  printf("\n");
-  fflush(stdout);
-  if (cond) g_passed++;
-  else g_failed++;
-  return cond;
-}
-
-#define EXPECT_RV(rv, want, what)                                                                                   \
-  do {                                                                                                              \
-    CK_RV rv_ = (rv);                                                                                               \
-    check(rv_ == (want), "%s -> 0x%lx (want %s 0x%lx)", what, (unsigned long)rv_, #want, (unsigned long)(want));    \
-  } while (0)
-
-static void section(const char *name) {
-  g_section = name;
-  printf("# %s\n", name);
-  fflush(stdout);
-}
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "FAIL watchdog: the test hung (alarm fired)\n";
-  ssize_t w = write(1, msg, sizeof msg - 1);
-  (void)w;
-  _exit(3);
-}
 
 /* --------------------------------------------------------------- vectors */
 
