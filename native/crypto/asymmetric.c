@@ -1820,8 +1820,6 @@ static bool job_runs_inline(const asym_job *j) {
   }
 }
 
-/* Queue the job; returns its promise (the job is owned by the work now, or
- * freed here on failure with NULL returned and an exception pending). */
 /* The key's cached ECDSA context for an inline sign or verify, made and
  * initialised on first use; NULL (a fresh context per job) otherwise. */
 static EVP_PKEY_CTX *inline_ecdsa_ctx(asym_job *j) {
@@ -1837,6 +1835,8 @@ static EVP_PKEY_CTX *inline_ecdsa_ctx(asym_job *j) {
   return *slot;
 }
 
+/* Queue the job; returns its promise (the job is owned by the work now, or
+ * freed here on failure with NULL returned and an exception pending). */
 static napi_value job_queue(napi_env env, asym_job *j, const char *name) {
   napi_value promise, jname;
   if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &jname) != napi_ok ||
