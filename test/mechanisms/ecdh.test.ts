@@ -3,10 +3,8 @@ import { createECDH, createHash } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKD, CKK, CKM, CKO } from '../../src/generated/constants';
-import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
-import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
+import { openUserSession, type UserSession } from '../helpers/pkcs11js-session';
 
-const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 
 /** ANSI X9.63 KDF, written out here as the independent reference. */
@@ -21,35 +19,20 @@ function x963(z: Buffer, sharedInfo: Buffer, length: number): Buffer {
 }
 
 describe('ECDH1 derive (pkcs11js, process transport)', () => {
-  const mod = new pkcs11js.PKCS11();
-  let box: Sandbox;
-  let restoreEnv: () => void;
+  let user: UserSession;
+  let mod: pkcs11js.PKCS11;
   let s: Buffer;
   let ours: { publicKey: Buffer; privateKey: Buffer };
   let ourPoint: Buffer;
 
   beforeAll(() => {
-    box = sandbox('process');
-    restoreEnv = applyProcessEnv(box.env);
-    mod.load(MODULE_PATH);
-    mod.C_Initialize();
-    const slot = mod.C_GetSlotList(true)[0] as Buffer;
-    mod.C_InitToken(slot, SO_PIN, paddedLabel('ecdh'));
-    s = mod.C_OpenSession(slot, RW);
-    mod.C_Login(s, pkcs11js.CKU_SO, SO_PIN);
-    mod.C_InitPIN(s, USER_PIN);
-    mod.C_Logout(s);
-    mod.C_Login(s, pkcs11js.CKU_USER, USER_PIN);
+    user = openUserSession('ecdh');
+    ({ mod, session: s } = user);
     ours = mod.C_GenerateKeyPair(s, { mechanism: CKM.CKM_EC_KEY_PAIR_GEN }, [{ type: CKA.CKA_EC_PARAMS, value: P256 }], [{ type: CKA.CKA_DERIVE, value: true }]);
     const der = mod.C_GetAttributeValue(s, ours.publicKey, [{ type: CKA.CKA_EC_POINT }])[0]?.value as Buffer;
     ourPoint = der.subarray(2); // DER OCTET STRING header of a 65-byte point
   });
-  afterAll(() => {
-    mod.C_Finalize();
-    mod.close();
-    restoreEnv();
-    box.cleanup();
-  });
+  afterAll(() => user.close());
 
   const derive = (kdf: number, peer: Buffer, length: number, sharedData?: Buffer) => {
     const parameter: pkcs11js.ECDH1 = { type: pkcs11js.CK_PARAMS_EC_DH, kdf, publicData: peer };

@@ -3,18 +3,15 @@ import { constants, createCipheriv, createDecipheriv, generateKeyPairSync, priva
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKA, CKG_MGF, CKK, CKM, CKO, CKR, CKZ } from '../../src/generated/constants';
-import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
 import { ckrOf } from '../helpers/pkcs11js-errors';
 import { importRsa } from '../helpers/pkcs11js-keys';
-import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
+import { openUserSession, type UserSession } from '../helpers/pkcs11js-session';
 
-const RW = pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION;
 
 
 describe('RSA encryption and key wrapping (pkcs11js, process transport)', () => {
-  const mod = new pkcs11js.PKCS11();
-  let box: Sandbox;
-  let restoreEnv: () => void;
+  let user: UserSession;
+  let mod: pkcs11js.PKCS11;
   let s: Buffer;
   let nodeKey: KeyObject;
   let rsaPrivate: Buffer;
@@ -45,27 +42,13 @@ describe('RSA encryption and key wrapping (pkcs11js, process transport)', () => 
   };
 
   beforeAll(() => {
-    box = sandbox('process');
-    restoreEnv = applyProcessEnv(box.env);
-    mod.load(MODULE_PATH);
-    mod.C_Initialize();
-    const slot = mod.C_GetSlotList(true)[0] as Buffer;
-    mod.C_InitToken(slot, SO_PIN, paddedLabel('wrap'));
-    s = mod.C_OpenSession(slot, RW);
-    mod.C_Login(s, pkcs11js.CKU_SO, SO_PIN);
-    mod.C_InitPIN(s, USER_PIN);
-    mod.C_Logout(s);
-    mod.C_Login(s, pkcs11js.CKU_USER, USER_PIN);
+    user = openUserSession('wrap');
+    ({ mod, session: s } = user);
     // A known RSA key, imported into the token, so Node holds both halves too.
     nodeKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     ({ pub: rsaPublic, priv: rsaPrivate } = importRsa(mod, s, nodeKey));
   });
-  afterAll(() => {
-    mod.C_Finalize();
-    mod.close();
-    restoreEnv();
-    box.cleanup();
-  });
+  afterAll(() => user.close());
 
   it('decrypts what Node encrypts with OAEP (SHA-256, with a label), and Node decrypts what it encrypts', () => {
     const data = randomBytes(100);
