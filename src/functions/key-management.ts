@@ -14,10 +14,11 @@ import { templateFromWire, valuesEqual, type AttributeMap, type AttributeValue }
 import { pairAttributes } from '../objects/asymmetric-keys';
 import { completeSecretKey } from '../objects/check-value';
 import { curveNamedBy, publicBytes, rawPublicLengths } from '../objects/ec-params';
-import { buildObject } from '../objects/object-rules';
+import { buildObject, type Actor } from '../objects/object-rules';
 import { noParam } from '../mechanisms/params';
 import { matches } from '../store/object-index';
 import { dataError, startOperation } from './encryption';
+import { actor } from './object-management';
 import { operationKey, secretValue } from './operation-key';
 
 /** Checks that a template does not contradict what the mechanism makes. */
@@ -68,7 +69,7 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
         [CKA.CKA_LOCAL, true],
         [CKA.CKA_KEY_GEN_MECHANISM, mechanism.type],
       ]);
-      const key = buildObject(template, assigned, { isSecurityOfficer: session.token.loginState === 'so' });
+      const key = buildObject(template, assigned, actor(session));
       completeSecretKey(hsm.backend, key);
       recordKeyHistory(key);
       call.setUlong('phKey', hsm.objects.add(session, key).handle);
@@ -100,9 +101,9 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
         [CKA.CKA_LOCAL, true],
         [CKA.CKA_KEY_GEN_MECHANISM, mechanism.type],
       ];
-      const actor = { isSecurityOfficer: session.token.loginState === 'so' };
-      const publicKey = buildObject(publicTemplate, new Map([...publicPart, ...origin]), actor);
-      const privateKey = buildObject(privateTemplate, new Map([...privatePart, ...origin]), actor);
+      const who = actor(session);
+      const publicKey = buildObject(publicTemplate, new Map([...publicPart, ...origin]), who);
+      const privateKey = buildObject(privateTemplate, new Map([...privatePart, ...origin]), who);
       recordKeyHistory(privateKey);
       // The login may have ended while the key was being generated.
       checkPlacement(session, publicKey, false);
@@ -126,11 +127,11 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       // The key C_DeriveKey's template defines comes first, then the parameter's additional keys in order.
       const requests = [template, ...source.additionalKeys.map((k) => templateFromWire(k.template))].map((t) => derivedRequest(session, source, t));
       const values = await source.values(requests.map((r) => r.length));
-      const actor = { isSecurityOfficer: session.token.loginState === 'so' };
+      const who = actor(session);
       const handles = addAll(
         hsm,
         session,
-        requests.map((r, i) => derivedObject(hsm, source, r.template, values[i] ?? new Uint8Array(0), actor)),
+        requests.map((r, i) => derivedObject(hsm, source, r.template, values[i] ?? new Uint8Array(0), who)),
       );
       call.setUlong('phKey', handles[0] ?? 0);
       if (source.additionalKeys.length > 0) call.setWritebacks('pMechanism', source.additionalKeys.map((k, i) => k.handleWriteback(handles[i + 1] ?? 0)));
@@ -209,10 +210,10 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       } finally {
         op.dispose();
       }
-      const actor = { isSecurityOfficer: session.token.loginState === 'so' };
+      const who = actor(session);
       if (objectClass === CKO.CKO_PRIVATE_KEY) {
         const { attributes, native } = await unwrappedPrivateKey(hsm, template, value);
-        const object = hsm.objects.add(session, buildUnwrapped(template, attributes, actor));
+        const object = hsm.objects.add(session, buildUnwrapped(template, attributes, who));
         hsm.keys.put(object, native);
         call.setUlong('phKey', object.handle);
         return;
@@ -224,7 +225,7 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
         require(valueLen <= value.length, CKR.CKR_TEMPLATE_INCONSISTENT, 'CKA_VALUE_LEN exceeds the unwrapped value');
         value = value.subarray(0, valueLen);
       }
-      const key = buildUnwrapped(template, new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]), actor);
+      const key = buildUnwrapped(template, new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]), who);
       completeSecretKey(hsm.backend, key);
       call.setUlong('phKey', hsm.objects.add(session, key).handle);
     },
@@ -232,8 +233,8 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
 }
 
 /** An unwrapped key was outside the token once: it is not local and has not always been sensitive. */
-function buildUnwrapped(template: AttributeMap, material: AttributeMap, actor: { isSecurityOfficer: boolean }): AttributeMap {
-  const key = buildObject(template, new Map([...material, [CKA.CKA_LOCAL, false]]), actor);
+function buildUnwrapped(template: AttributeMap, material: AttributeMap, who: Actor): AttributeMap {
+  const key = buildObject(template, new Map([...material, [CKA.CKA_LOCAL, false]]), who);
   key.set(CKA.CKA_ALWAYS_SENSITIVE, false);
   key.set(CKA.CKA_NEVER_EXTRACTABLE, false);
   return key;
@@ -321,11 +322,11 @@ function derivedRequest(session: Session, source: DerivationSource, template: At
   return { template, length: typeof valueLen === 'number' ? valueLen : undefined };
 }
 
-function derivedObject(hsm: Hsm, source: DerivationSource, template: AttributeMap, value: Uint8Array, actor: { isSecurityOfficer: boolean }): AttributeMap {
+function derivedObject(hsm: Hsm, source: DerivationSource, template: AttributeMap, value: Uint8Array, who: Actor): AttributeMap {
   const makesKey = source.objectClass === CKO.CKO_SECRET_KEY;
   const assigned = new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]);
   if (makesKey) assigned.set(CKA.CKA_LOCAL, false);
-  const derived = buildObject(template, assigned, actor);
+  const derived = buildObject(template, assigned, who);
   if (makesKey) {
     completeSecretKey(hsm.backend, derived);
     // A derived key inherits the base key's history (section 4.10); a data object has none.

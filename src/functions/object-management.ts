@@ -24,7 +24,8 @@ class FindOperation implements Operation {
   }
 }
 
-function actor(session: Session): Actor {
+/** Who is acting in this session, as the object rules need it. */
+export function actor(session: Session): Actor {
   return { isSecurityOfficer: session.token.loginState === 'so' };
 }
 
