@@ -35,6 +35,16 @@
       'libraries': [ '-lsqlite3' ],
     },
     {
+      # File locks and OS entropy (native/os/os.c): what Node itself lacks.
+      'target_name': 'craton_os',
+      'sources': [ 'native/os/os.c' ],
+      'include_dirs!': [ '<(node_root_dir)/include/node' ],
+      'include_dirs': [ '<(node_root_dir)/include' ],
+      'defines': [ 'NAPI_VERSION=8', '_GNU_SOURCE' ],
+      'cflags_c': [ '-std=c11', '-Wall', '-Wextra', '-Wno-unused-parameter', '-fvisibility=hidden' ],
+      'conditions': [ ['OS=="win"', { 'libraries': [ '-lbcrypt' ] }] ],
+    },
+    {
       'target_name': 'craton_crypto',
       'sources': [
         'native/crypto/init.c',

@@ -313,7 +313,10 @@ static CK_RV initialize(const craton_function_desc *fn, void **argv, int iface) 
     /* rv says why */
   } else {
     rv = round_trip(t, fn, argv, iface);
-    if (rv == CRATON_RV_OK) {
+    /* A runtime that refuses with CKR_GENERAL_ERROR (a failed self-test, a bad
+     * configuration) stays attached and answers every later call itself, so
+     * an error state lasts until the process ends. */
+    if (rv == CRATON_RV_OK || rv == CRATON_RV_GENERAL_ERROR) {
       pthread_mutex_lock(&g_lock);
       g_transport = t;
       pthread_mutex_unlock(&g_lock);

@@ -29,9 +29,9 @@ start=$(date +%s)
 cd "$OUT"
 node-gyp configure -- -Dcraton_crypto_lib=awslc -Dcraton_awslc_root="$PREFIX"
 node-gyp build -j 2
-# craton_sqlite.node (no libcrypto in it) comes along, so that
+# craton_sqlite.node and craton_os.node (no libcrypto in them) come along, so that
 # CRATON_HSM_ADDON_DIR=build-awslc/Release serves every addon the runtime loads.
-for f in craton_crypto.node craton_sqlite.node; do
+for f in craton_crypto.node craton_sqlite.node craton_os.node; do
   cp "build/Release/$f" "Release/$f.tmp"
   mv -f "Release/$f.tmp" "Release/$f"
 done

@@ -15,6 +15,8 @@ import { Call } from './call';
 import { DEFAULT_ABI, type CallerAbi } from './caller-abi';
 
 export type Handler = (call: Call) => void | Promise<void>;
+/** Sees each call before its handler runs; what it returns is told the CK_RV (the audit trail). */
+export type CallObserver = (call: Call) => ((rv: number) => void) | null;
 
 const BY_ID = new Map<number, FunctionDesc>(FUNCTIONS.map((f) => [f.id, f]));
 const TRANSPORTS: Record<number, CallerAbi['transport']> = { 1: 'embedded', 2: 'process' };
@@ -22,6 +24,7 @@ const TRANSPORTS: Record<number, CallerAbi['transport']> = { 1: 'embedded', 2: '
 export class Dispatcher {
   private readonly handlers = new Map<number, Handler>();
   abi: CallerAbi = DEFAULT_ABI;
+  observer: CallObserver | null = null;
 
   register(handlers: Readonly<Record<string, Handler>>): void {
     for (const [name, handler] of Object.entries(handlers)) {
@@ -63,17 +66,31 @@ export class Dispatcher {
     }
     const handler = this.handlers.get(fn.id);
     if (!handler) return reply(header, fn, CKR.CKR_FUNCTION_NOT_SUPPORTED, new Map());
+    const observed = this.observe(call);
+    const done = (rv: number): Uint8Array => {
+      if (observed) notify(fn.name, observed, rv);
+      return reply(header, fn, rv, call.outs);
+    };
     let pending: void | Promise<void>;
     try {
       pending = handler(call);
     } catch (e) {
-      return reply(header, fn, failed(call, e), call.outs);
+      return done(failed(call, e));
     }
-    if (!(pending instanceof Promise)) return reply(header, fn, call.rv, call.outs);
+    if (!(pending instanceof Promise)) return done(call.rv);
     return pending.then(
-      () => reply(header, fn, call.rv, call.outs),
-      (e: unknown) => reply(header, fn, failed(call, e), call.outs),
+      () => done(call.rv),
+      (e: unknown) => done(failed(call, e)),
     );
+  }
+
+  private observe(call: Call): ((rv: number) => void) | null {
+    try {
+      return this.observer?.(call) ?? null;
+    } catch (e) {
+      log.error(`${call.fn.name}: the call observer failed: ${(e as Error).message}`);
+      return null;
+    }
   }
 
   private hello(header: FrameHeader, payload: Uint8Array): Uint8Array {
@@ -110,6 +127,15 @@ function reply(header: FrameHeader, fn: FunctionDesc, rv: number, outs: Call['ou
     const w = startReply(header);
     encodeReplyPayload(w, fn, CKR.CKR_GENERAL_ERROR, new Map());
     return finishReply(w);
+  }
+}
+
+/** An observer's failure (an audit log that cannot be written) is logged; the call's result stands. */
+function notify(name: string, observed: (rv: number) => void, rv: number): void {
+  try {
+    observed(rv);
+  } catch (e) {
+    log.error(`${name}: the call observer failed: ${(e as Error).message}`);
   }
 }
 

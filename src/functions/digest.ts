@@ -8,6 +8,7 @@ import type { CratonModule } from '../module/module';
 import type { Operation } from '../sessions/operation';
 import type { Session } from '../sessions/session';
 import { ValueKind } from '../wire/codec';
+import { recordOperation } from './operation-key';
 
 class DigestOperation implements Operation {
   /** C_Digest may not finish an operation that C_DigestUpdate has started. */
@@ -64,7 +65,8 @@ export function digestFunctions(module: CratonModule): Record<string, Handler> {
       const spec = hsm.mechanisms.get(mechanism.type);
       if (!spec.digest) throw new CkError(CKR.CKR_MECHANISM_INVALID);
       require(mechanism.param.kind === ValueKind.Null || mechanism.param.length === 0, CKR.CKR_MECHANISM_PARAM_INVALID);
-      session.operations.set('digest', new DigestOperation(hsm.backend.createDigest(spec.digest), DIGEST_LENGTHS[spec.digest]));
+      recordOperation(session, spec, spec.fipsApproved);
+      session.start('digest', new DigestOperation(hsm.backend.createDigest(spec.digest), DIGEST_LENGTHS[spec.digest]));
     },
 
     C_Digest(call) {

@@ -208,7 +208,7 @@ function handlers(module: CratonModule, direction: Direction, names: Names): Rec
         op.dispose();
         throw new CkError(CKR.CKR_OPERATION_ACTIVE);
       }
-      session.operations.set(direction, op);
+      session.start(direction, op);
     },
 
     [names.single](call: Call) {

@@ -16,7 +16,7 @@ function utcTime(now = new Date()): string {
 
 export function generalFunctions(module: CratonModule): Record<string, Handler> {
   return {
-    C_Initialize(call) {
+    async C_Initialize(call) {
       const args = call.initArgs('pInitArgs');
       if (args) {
         require(!args.reserved, CKR.CKR_ARGUMENTS_BAD, 'pReserved must be NULL');
@@ -26,7 +26,7 @@ export function generalFunctions(module: CratonModule): Record<string, Handler> 
         // already honoured CKF_LIBRARY_CANT_CREATE_OS_THREADS by picking a transport that
         // creates no thread in the caller's process.
       }
-      module.initialize();
+      await module.initialize();
     },
 
     C_Finalize(call) {
@@ -103,7 +103,8 @@ export function generalFunctions(module: CratonModule): Record<string, Handler> 
       const hsm = module.ready();
       hsm.slots.token(call.ulong('slotID'));
       const m = hsm.mechanisms.get(call.ulong('type'));
-      call.setStruct('pInfo', { ulMinKeySize: m.minKeySize, ulMaxKeySize: m.maxKeySize, flags: m.flags });
+      const sizes = hsm.mechanisms.policy.keySizes(m);
+      call.setStruct('pInfo', { ulMinKeySize: sizes.min, ulMaxKeySize: sizes.max, flags: m.flags });
     },
 
     async C_WaitForSlotEvent(call) {

@@ -14,6 +14,8 @@ import { signingFunctions } from './signing';
 
 export function createDispatcher(module = new CratonModule()): Dispatcher {
   const d = new Dispatcher();
+  module.host = () => d.abi;
+  d.observer = (call) => module.audited(call);
   const groups = [
     generalFunctions,
     sessionFunctions,

@@ -16,10 +16,11 @@ import { completeSecretKey } from '../objects/check-value';
 import { curveNamedBy, publicBytes, rawPublicLengths } from '../objects/ec-params';
 import { buildObject, type Actor } from '../objects/object-rules';
 import { noParam } from '../mechanisms/params';
+import { pairwiseConsistent } from '../self-tests/pairwise-consistency';
 import { matches } from '../store/object-index';
 import { dataError, startOperation } from './encryption';
 import { actor } from './object-management';
-import { operationKey, secretValue } from './operation-key';
+import { operationKey, recordOperation, secretValue } from './operation-key';
 
 /** Checks that a template does not contradict what the mechanism makes. */
 function implied(template: AttributeMap, type: number, value: AttributeValue): void {
@@ -61,6 +62,7 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       template.delete(CKA.CKA_VALUE_LEN);
       require(!template.has(CKA.CKA_VALUE), CKR.CKR_TEMPLATE_INCONSISTENT, 'a generated key cannot be given CKA_VALUE');
       const length = generation.valueLength(typeof valueLen === 'number' ? valueLen : undefined);
+      const approved = hsm.mechanisms.policy.secretKeyGeneration(spec, template.get(CKA.CKA_KEY_TYPE) as number, length);
       checkPlacement(session, template, true);
       const value = fromParam ? await fromParam(hsm.backend, length) : hsm.backend.randomBytes(length);
       const assigned: AttributeMap = new Map<number, AttributeValue>([
@@ -68,7 +70,9 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
         [CKA.CKA_VALUE_LEN, length],
         [CKA.CKA_LOCAL, true],
         [CKA.CKA_KEY_GEN_MECHANISM, mechanism.type],
+        [CKA.CKA_VENDOR_FIPS_APPROVED, approved],
       ]);
+      recordOperation(session, spec, approved);
       const key = buildObject(template, assigned, actor(session));
       completeSecretKey(hsm.backend, key);
       recordKeyHistory(key);
@@ -92,15 +96,24 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       implied(privateTemplate, CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY);
       implied(privateTemplate, CKA.CKA_KEY_TYPE, generation.keyType);
       const params = generation.params(publicTemplate);
+      const approved = hsm.mechanisms.policy.keyPairGeneration(spec, params);
       checkPlacement(session, publicTemplate, false);
       checkPlacement(session, privateTemplate, true);
       const pair = await hsm.backend.generateKeyPair(params);
+      if (!(await pairwiseConsistent(hsm.backend, pair, hsm.config.testing.fault))) {
+        pair.privateKey.dispose();
+        pair.publicKey.dispose();
+        module.enterErrorState(`the pairwise consistency test of a new ${pair.privateKey.type} key pair failed`);
+        throw new CkError(CKR.CKR_GENERAL_ERROR, 'pairwise consistency test failed');
+      }
       const ecParams = publicTemplate.get(CKA.CKA_EC_PARAMS);
       const { publicPart, privatePart } = pairAttributes(hsm.backend, pair.privateKey, ecParams instanceof Uint8Array ? ecParams : undefined);
       const origin: [number, AttributeValue][] = [
         [CKA.CKA_LOCAL, true],
         [CKA.CKA_KEY_GEN_MECHANISM, mechanism.type],
+        [CKA.CKA_VENDOR_FIPS_APPROVED, approved],
       ];
+      recordOperation(session, spec, approved);
       const who = actor(session);
       const publicKey = buildObject(publicTemplate, new Map([...publicPart, ...origin]), who);
       const privateKey = buildObject(privateTemplate, new Map([...privatePart, ...origin]), who);
@@ -131,7 +144,7 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const handles = addAll(
         hsm,
         session,
-        requests.map((r, i) => derivedObject(hsm, source, r.template, values[i] ?? new Uint8Array(0), who)),
+        requests.map((r, i) => derivedObject(hsm, session, source, r.template, values[i] ?? new Uint8Array(0), who)),
       );
       call.setUlong('phKey', handles[0] ?? 0);
       if (source.additionalKeys.length > 0) call.setWritebacks('pMechanism', source.additionalKeys.map((k, i) => k.handleWriteback(handles[i + 1] ?? 0)));
@@ -213,7 +226,9 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       const who = actor(session);
       if (objectClass === CKO.CKO_PRIVATE_KEY) {
         const { attributes, native } = await unwrappedPrivateKey(hsm, template, value);
-        const object = hsm.objects.add(session, buildUnwrapped(template, attributes, who));
+        const unwrapped = buildUnwrapped(template, attributes, who);
+        markApproval(hsm, session, unwrapped);
+        const object = hsm.objects.add(session, unwrapped);
         hsm.keys.put(object, native);
         call.setUlong('phKey', object.handle);
         return;
@@ -227,6 +242,7 @@ export function keyManagementFunctions(module: CratonModule): Record<string, Han
       }
       const key = buildUnwrapped(template, new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]), who);
       completeSecretKey(hsm.backend, key);
+      markApproval(hsm, session, key);
       call.setUlong('phKey', hsm.objects.add(session, key).handle);
     },
   };
@@ -322,7 +338,12 @@ function derivedRequest(session: Session, source: DerivationSource, template: At
   return { template, length: typeof valueLen === 'number' ? valueLen : undefined };
 }
 
-function derivedObject(hsm: Hsm, source: DerivationSource, template: AttributeMap, value: Uint8Array, who: Actor): AttributeMap {
+/** CKA_VENDOR_FIPS_APPROVED of a key made by an unwrap or a derivation: the operation was approved, and the new key is of an approved type and size. */
+function markApproval(hsm: Hsm, session: Session, key: AttributeMap): void {
+  key.set(CKA.CKA_VENDOR_FIPS_APPROVED, session.lastOperation?.fipsApproved === true && hsm.mechanisms.policy.keyApproved(key));
+}
+
+function derivedObject(hsm: Hsm, session: Session, source: DerivationSource, template: AttributeMap, value: Uint8Array, who: Actor): AttributeMap {
   const makesKey = source.objectClass === CKO.CKO_SECRET_KEY;
   const assigned = new Map<number, AttributeValue>([[CKA.CKA_VALUE, value]]);
   if (makesKey) assigned.set(CKA.CKA_LOCAL, false);
@@ -333,6 +354,7 @@ function derivedObject(hsm: Hsm, source: DerivationSource, template: AttributeMa
     const base = source.base.attributes;
     derived.set(CKA.CKA_ALWAYS_SENSITIVE, base.get(CKA.CKA_ALWAYS_SENSITIVE) === true && derived.get(CKA.CKA_SENSITIVE) === true);
     derived.set(CKA.CKA_NEVER_EXTRACTABLE, base.get(CKA.CKA_NEVER_EXTRACTABLE) === true && derived.get(CKA.CKA_EXTRACTABLE) === false);
+    markApproval(hsm, session, derived);
   }
   return derived;
 }

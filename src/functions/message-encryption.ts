@@ -145,7 +145,7 @@ function handlers(module: CratonModule, direction: Direction, names: Names): Rec
       if (!readParams || (spec.flags & flag) === 0) throw new CkError(CKR.CKR_MECHANISM_INVALID, 'not a message-based encryption mechanism');
       const key = secretValue(operationKey(hsm, session, call.ulong('hKey'), spec, direction === 'encrypt' ? CKA.CKA_ENCRYPT : CKA.CKA_DECRYPT));
       // The mechanism's own parameter is not used: every message brings one.
-      session.operations.set(direction, new MessageProcess(Uint8Array.from(key), readParams, ivSource(session, direction, key, hsm.backend)));
+      session.start(direction, new MessageProcess(Uint8Array.from(key), readParams, ivSource(session, direction, key, hsm.backend)));
     },
 
     [names.single](call: Call) {

@@ -49,6 +49,8 @@ export function objectFunctions(module: CratonModule): Record<string, Handler> {
       checkAccess(session, attrs);
       completeSecretKey(hsm.backend, attrs);
       const native = await completeAsymmetricKey(hsm.backend, attrs);
+      // A key entered in approved-only mode, of an approved type and size, counts as approved.
+      if (attrs.has(CKA.CKA_VENDOR_FIPS_APPROVED)) attrs.set(CKA.CKA_VENDOR_FIPS_APPROVED, hsm.mechanisms.policy.approvedOnly && hsm.mechanisms.policy.keyApproved(attrs));
       // The login may have ended while the backend checked the key.
       checkAccess(session, attrs);
       const object = hsm.objects.add(session, attrs);

@@ -35,7 +35,13 @@ export function operationKey(hsm: Hsm, session: Session, handle: number, mechani
     const size = mechanism.keySizeInBits ? value.length * 8 : value.length;
     require(size >= mechanism.minKeySize && size <= mechanism.maxKeySize, CKR.CKR_KEY_SIZE_RANGE);
   }
+  recordOperation(session, mechanism, hsm.mechanisms.policy.keyUse(mechanism, attrs));
   return key;
+}
+
+/** Records the operation a session starts and whether it is FIPS-approved (the algorithm indicator). */
+export function recordOperation(session: Session, mechanism: MechanismSpec, fipsApproved: boolean): void {
+  session.lastOperation = { mechanism: mechanism.type, fipsApproved };
 }
 
 /** The secret value of a secret key, for a symmetric mechanism. */

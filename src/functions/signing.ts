@@ -126,7 +126,7 @@ function begin(session: Session, direction: Direction, op: Operation): void {
     op.dispose();
     throw new CkError(CKR.CKR_OPERATION_ACTIVE);
   }
-  session.operations.set(direction, op);
+  session.start(direction, op);
 }
 
 /**
@@ -181,6 +181,7 @@ function init(module: CratonModule, direction: Direction) {
       op = new MacOperation(hsm.backend.createMac(use.spec), use.length);
     } else {
       const use = (spec.signature as NonNullable<typeof spec.signature>)(mechanism.param);
+      if ('digest' in use.params) hsm.mechanisms.policy.checkSignatureHash(use.params.digest);
       const native = await hsm.keys.get(key);
       op = new SignatureOperation(hsm.backend, native, use, direction === 'sign' && key.attributes.get(CKA.CKA_ALWAYS_AUTHENTICATE) === true);
     }

@@ -19,8 +19,9 @@ const AEAD_FLAGS = WRAPPING_FLAGS | CKF_MECH.CKF_MESSAGE_ENCRYPT | CKF_MECH.CKF_
 
 const sizes = { minKeySize: 16, maxKeySize: 32 };
 
-function cipher(type: number, build: (key: Uint8Array, param: Parameters<NonNullable<MechanismSpec['cipher']>>[1]) => CipherSpec, flags = CIPHER_FLAGS): MechanismSpec {
-  return { type, ...sizes, flags, fipsApproved: true, keyTypes: AES, cipher: build };
+/** Seed 004's approved table has CBC, CTR, GCM and key wrap; ECB, CCM and CMAC are offered outside approved-only mode. */
+function cipher(type: number, build: (key: Uint8Array, param: Parameters<NonNullable<MechanismSpec['cipher']>>[1]) => CipherSpec, flags = CIPHER_FLAGS, fipsApproved = true): MechanismSpec {
+  return { type, ...sizes, flags, fipsApproved, keyTypes: AES, cipher: build };
 }
 
 function keyWrap(type: number, padded: boolean, defaultIv: string): MechanismSpec {
@@ -152,6 +153,7 @@ export const aesFamily: MechanismFamily = {
           return { algorithm: 'aes', mode: 'ecb', key };
         },
         WRAPPING_FLAGS,
+        false,
       ),
       wrapPadding: 16,
     },
@@ -183,7 +185,7 @@ export const aesFamily: MechanismFamily = {
           tagLength: tagBytes(ulongField(f, 'ulMACLen') * 8),
           dataLength: ulongField(f, 'ulDataLen'),
         };
-      }),
+      }, CIPHER_FLAGS, false),
       flags: AEAD_FLAGS,
       messageCipher: ccmMessageParams,
     },
@@ -199,7 +201,7 @@ export const aesFamily: MechanismFamily = {
       type: CKM.CKM_AES_CMAC,
       ...sizes,
       flags: CKF_MECH.CKF_SIGN | CKF_MECH.CKF_VERIFY,
-      fipsApproved: true,
+      fipsApproved: false,
       keyTypes: AES,
       mac(key, param) {
         noParam(param);
@@ -210,7 +212,7 @@ export const aesFamily: MechanismFamily = {
       type: CKM.CKM_AES_CMAC_GENERAL,
       ...sizes,
       flags: CKF_MECH.CKF_SIGN | CKF_MECH.CKF_VERIFY,
-      fipsApproved: true,
+      fipsApproved: false,
       keyTypes: AES,
       mac(key, param) {
         const length = ulongField(structParam(param, 'CK_MAC_GENERAL_PARAMS'), 'ulLength');

@@ -15,13 +15,13 @@ const digest = (type: number, algorithm: DigestAlgorithm, fipsApproved: boolean)
 export const digestFamily: MechanismFamily = {
   name: 'digest',
   mechanisms: [
-    // SHA-1 stays available as a digest; only signing with it is restricted.
+    // Seed 004's approved table: SHA-1 (as a digest only), SHA-256/384/512, SHA3-256/384/512.
     digest(CKM.CKM_SHA_1, 'sha1', true),
-    digest(CKM.CKM_SHA224, 'sha224', true),
+    digest(CKM.CKM_SHA224, 'sha224', false),
     digest(CKM.CKM_SHA256, 'sha256', true),
     digest(CKM.CKM_SHA384, 'sha384', true),
     digest(CKM.CKM_SHA512, 'sha512', true),
-    digest(CKM.CKM_SHA3_224, 'sha3-224', true),
+    digest(CKM.CKM_SHA3_224, 'sha3-224', false),
     digest(CKM.CKM_SHA3_256, 'sha3-256', true),
     digest(CKM.CKM_SHA3_384, 'sha3-384', true),
     digest(CKM.CKM_SHA3_512, 'sha3-512', true),

@@ -72,7 +72,7 @@ function hkdf(type: number, objectClass: number): MechanismSpec {
     minKeySize: 1,
     maxKeySize: MAX_KEY_BYTES,
     flags: CKF_MECH.CKF_DERIVE,
-    fipsApproved: true,
+    fipsApproved: false,
     keyTypes: BASE_KEY_TYPES,
     secretDerivation: (param) => hkdfDerivation(param, objectClass),
   };
@@ -88,7 +88,7 @@ export const hkdfFamily: MechanismFamily = {
       minKeySize: 1,
       maxKeySize: MAX_KEY_BYTES,
       flags: CKF_MECH.CKF_GENERATE,
-      fipsApproved: true,
+      fipsApproved: false,
       generateKey: variableLengthKey(CKK.CKK_HKDF),
     },
   ],

@@ -29,7 +29,7 @@ export const pbkdf2Family: MechanismFamily = {
       minKeySize: 1,
       maxKeySize: MAX_KEY_BYTES,
       flags: CKF_MECH.CKF_GENERATE,
-      fipsApproved: true,
+      fipsApproved: false,
       generateKey: {
         valueLength(valueLen) {
           // Every key type we make has a variable length, so the template must say it.

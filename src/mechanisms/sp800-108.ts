@@ -220,7 +220,7 @@ function sp800108(type: number, mode: Mode): MechanismSpec {
     maxKeySize: MAX_KEY_BYTES * 8,
     flags: CKF_MECH.CKF_DERIVE,
     keySizeInBits: true,
-    fipsApproved: true,
+    fipsApproved: false,
     keyTypes: BASE_KEY_TYPES,
     secretDerivation: (param) => sp800108Derivation(param, mode),
   };

@@ -2,7 +2,9 @@
 import { createHash } from 'node:crypto';
 import type { CryptoBackend } from '../backends/backend';
 import type { CratonConfig } from '../config/config';
+import { AlgorithmPolicy } from '../mechanisms/policy';
 import { MechanismRegistry } from '../mechanisms/registry';
+import type { RandomSource } from '../random/random-source';
 import { KeyHandleCache } from '../objects/asymmetric-keys';
 import { ObjectTable } from '../objects/object-table';
 import { SessionTable } from '../sessions/session-table';
@@ -14,14 +16,16 @@ export class Hsm {
   readonly slots: SlotTable;
   readonly sessions = new SessionTable();
   readonly objects = new ObjectTable();
-  readonly mechanisms = new MechanismRegistry();
+  readonly mechanisms: MechanismRegistry;
   /** Native handles of the key objects in use, imported once. */
   readonly keys: KeyHandleCache;
 
   constructor(
     readonly config: CratonConfig,
     readonly backend: CryptoBackend,
+    private readonly random: RandomSource,
   ) {
+    this.mechanisms = new MechanismRegistry(new AlgorithmPolicy(config.algorithms));
     this.keys = new KeyHandleCache(backend);
     const tokens: Token[] = [];
     for (let slotId = 0; slotId < config.slots.count; slotId++) {
@@ -36,5 +40,6 @@ export class Hsm {
     this.sessions.closeAll();
     this.keys.clear();
     for (const t of this.slots.all()) t.close();
+    this.random.destroy();
   }
 }

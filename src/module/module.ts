@@ -1,12 +1,26 @@
 /**
- * The module-level state machine: PowerOff -> SelfTest -> Ready, and Error,
- * which only a new process leaves. See docs/ARCHITECTURE.md, "State machines".
+ * The module-level state machine (docs/SECURITY-POLICY.md): PowerOff ->
+ * SelfTest (the power-on self-tests) -> Ready, and Error, which a failed
+ * self-test, a failed health test or a failed pairwise consistency test
+ * enters and only a new process leaves. In Error every call, C_Initialize
+ * and C_Finalize included, is CKR_GENERAL_ERROR.
  */
 import { CKR } from '../generated/constants';
 import { CkError } from '../ck-error';
-import { loadLibcryptoBackend, type NativeLibraryInfo } from '../backends/libcrypto';
+import type { CryptoBackend } from '../backends/backend';
+import type { NativeLibraryInfo } from '../backends/libcrypto';
+import { noblePostQuantum } from '../backends/post-quantum';
+import { BackendUnavailable, selectBackend } from '../backends/select';
+import { AuditLog, type AuditEvent } from '../audit/audit-log';
+import { auditCall } from '../audit/audit-trail';
+import type { Call } from '../dispatch/call';
 import { ConfigError, loadConfig } from '../config/config';
-import { log, setLogLevel } from '../log';
+import type { CallerAbi } from '../dispatch/caller-abi';
+import { log, setLogFile, setLogLevel } from '../log';
+import { osEntropy } from '../platform/os-services';
+import { RandomSource } from '../random/random-source';
+import { PAIRWISE_TEST_IDS } from '../self-tests/pairwise-consistency';
+import { runPowerOnSelfTests, SELF_TEST_IDS, type PostReport } from '../self-tests/power-on-self-tests';
 import { Hsm } from './hsm';
 
 export enum ModuleState {
@@ -16,13 +30,25 @@ export enum ModuleState {
   Error = 'Error',
 }
 
+type Env = Readonly<Record<string, string | undefined>>;
+
 export class CratonModule {
   state = ModuleState.PowerOff;
   private hsm: Hsm | null = null;
+  private audit: AuditLog | null = null;
+  /** The latest power-on self-test results (craton-admin status shows them). */
+  post: PostReport | null = null;
   /** Calls of C_WaitForSlotEvent blocked until C_Finalize. */
   private readonly slotEventWaiters = new Set<() => void>();
 
-  constructor(private readonly env: Readonly<Record<string, string | undefined>> = process.env) {}
+  /** What the shim said of the caller (its library's path, for the integrity test); createDispatcher sets it. */
+  host: () => CallerAbi | null = () => null;
+
+  /** @param runtimeFile the runtime bundle this module runs from (the integrity test covers it), null in unit tests */
+  constructor(
+    private readonly env: Env = process.env,
+    private readonly runtimeFile: string | null = null,
+  ) {}
 
   /** The running HSM; every call but C_Initialize goes through here. */
   ready(): Hsm {
@@ -31,27 +57,101 @@ export class CratonModule {
     return this.hsm;
   }
 
-  initialize(): void {
+  async initialize(): Promise<void> {
     if (this.state === ModuleState.Error) throw new CkError(CKR.CKR_GENERAL_ERROR, 'module is in the error state');
-    if (this.state === ModuleState.Ready) throw new CkError(CKR.CKR_CRYPTOKI_ALREADY_INITIALIZED);
-    let loaded;
+    if (this.state !== ModuleState.PowerOff) throw new CkError(CKR.CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    this.state = ModuleState.SelfTest;
     try {
-      loaded = loadConfig(this.env);
+      await this.start();
     } catch (e) {
-      if (e instanceof ConfigError) {
-        log.error(e.message);
-        throw new CkError(CKR.CKR_GENERAL_ERROR, e.message);
-      }
+      if (this.state === ModuleState.SelfTest) this.state = ModuleState.PowerOff;
       throw e;
     }
-    setLogLevel(loaded.config.logging.level);
-    this.state = ModuleState.SelfTest;
-    const backend = loadLibcryptoBackend();
-    // The power-on self-tests run here (the FIPS envelope fills them in).
-    this.hsm = new Hsm(loaded.config, backend);
+  }
+
+  private async start(): Promise<void> {
+    let loaded;
+    let backend: CryptoBackend & { details: NativeLibraryInfo };
+    try {
+      loaded = loadConfig(this.env);
+      const fault = loaded.config.testing.fault;
+      if (fault && ![...SELF_TEST_IDS, ...PAIRWISE_TEST_IDS].includes(fault)) {
+        throw new ConfigError(`CRATON_HSM_TEST_FAULT=${fault} names no self-test (one of ${[...SELF_TEST_IDS, ...PAIRWISE_TEST_IDS].join(', ')})`);
+      }
+      backend = selectBackend(loaded.config.algorithms.cryptoBackend);
+    } catch (e) {
+      if (!(e instanceof ConfigError) && !(e instanceof BackendUnavailable)) throw e;
+      log.error(e.message);
+      throw new CkError(CKR.CKR_GENERAL_ERROR, e.message);
+    }
+    const { config } = loaded;
+    setLogLevel(config.logging.level);
+    setLogFile(config.logging.file);
+    this.audit = config.audit.enabled ? new AuditLog(config.audit.path) : null;
+    const abi = this.host();
+    const report = await runPowerOnSelfTests({
+      backend,
+      pqc: noblePostQuantum,
+      code: abi?.modulePath && this.runtimeFile ? { library: abi.modulePath, runtime: this.runtimeFile } : null,
+      sidecarRequired: config.algorithms.fipsApprovedOnly,
+      fault: config.testing.fault,
+      env: this.env,
+    });
+    this.post = report;
+    const kats = `${report.kats.filter((k) => k.passed).length}/${report.kats.length}`;
+    this.record({ operation: 'SelfTest', slot: null, session: null, mechanism: null, fipsApproved: null, result: report.passed ? 'Success' : 'Failure', detail: { integrity: report.integrity.result, kats } });
+    if (!report.passed) {
+      this.enterErrorState('the power-on self-tests failed');
+      throw new CkError(CKR.CKR_GENERAL_ERROR, 'the power-on self-tests failed');
+    }
+    const random = new RandomSource(
+      (key, data) => {
+        const mac = backend.createMac({ algorithm: 'hmac', digest: 'sha256', key });
+        try {
+          mac.update(data);
+          return mac.final();
+        } finally {
+          mac.dispose();
+        }
+      },
+      osEntropy,
+      (reason) => this.enterErrorState(reason),
+    );
+    // Every random value the TypeScript core draws comes from the DRBG.
+    const drbgBackend: CryptoBackend = Object.freeze({ ...backend, randomBytes: (n: number) => random.bytes(n) });
+    this.hsm = new Hsm(config, drbgBackend, random);
     this.state = ModuleState.Ready;
-    log.info(`initialised from ${loaded.source}; backend ${backend.library.name} ${backend.library.version}; tokens in ${loaded.config.storage.path}`);
+    this.record({ operation: 'Initialize', slot: null, session: null, mechanism: null, fipsApproved: null, result: 'Success', detail: { fips_approved_only: config.algorithms.fipsApprovedOnly } });
+    log.info(`initialised from ${loaded.source}; backend ${backend.library.name} ${backend.library.version}; fips_approved_only=${config.algorithms.fipsApprovedOnly}; tokens in ${config.storage.path}`);
     logLibcryptoBinding(backend.details);
+  }
+
+  /** The audit trail's view of a call (audit/audit-trail.ts); nothing before the module is ready. */
+  audited(call: Call): ((rv: number) => void) | null {
+    const hsm = this.hsm;
+    if (!hsm || !this.audit) return null;
+    return auditCall(hsm, call, (event) => this.record(event));
+  }
+
+  /** Appends to the audit log, if it is kept; an audit failure is logged, never fatal to the call. */
+  record(event: AuditEvent): void {
+    try {
+      this.audit?.append(event);
+    } catch (e) {
+      log.error(`audit log ${this.audit?.path}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Leaves every key and session behind: nothing works again in this process. */
+  enterErrorState(reason: string): void {
+    if (this.state === ModuleState.Error) return;
+    log.error(`entering the error state: ${reason}`);
+    this.record({ operation: 'ErrorState', slot: null, session: null, mechanism: null, fipsApproved: null, result: 'Failure', detail: { reason } });
+    this.state = ModuleState.Error;
+    for (const wake of this.slotEventWaiters) wake();
+    this.slotEventWaiters.clear();
+    this.hsm?.close();
+    this.hsm = null;
   }
 
   finalize(): void {
@@ -60,6 +160,9 @@ export class CratonModule {
     this.slotEventWaiters.clear();
     hsm.close();
     this.hsm = null;
+    this.record({ operation: 'Finalize', slot: null, session: null, mechanism: null, fipsApproved: null, result: 'Success' });
+    this.audit?.close();
+    this.audit = null;
     this.state = ModuleState.PowerOff;
   }
 

@@ -7,6 +7,7 @@ import { readSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Dispatcher } from '../dispatch/dispatcher';
 import { createDispatcher } from '../functions';
+import { CratonModule } from '../module/module';
 import { log } from '../log';
 import { HEADER_SIZE, parseHeader } from '../wire/frame';
 
@@ -97,7 +98,7 @@ function main(): void {
   // A bug must cost one call, never the host process.
   process.on('uncaughtException', (e) => log.error(`uncaught: ${e.stack ?? e.message}`));
   process.on('unhandledRejection', (e) => log.error(`unhandled rejection: ${String(e)}`));
-  const dispatcher = createDispatcher();
+  const dispatcher = createDispatcher(new CratonModule(process.env, __filename));
   let bridge: EmbedderBridge | null = null;
   try {
     bridge = (process as unknown as { _linkedBinding(name: string): EmbedderBridge })._linkedBinding('craton_bridge');

@@ -20,6 +20,11 @@ export class SessionTable {
     return s;
   }
 
+  /** The session of a handle, if it is open (for callers that must not throw). */
+  find(handle: number): Session | undefined {
+    return this.sessions.get(handle);
+  }
+
   onToken(slotId: number): Session[] {
     return [...this.sessions.values()].filter((s) => s.slotId === slotId);
   }

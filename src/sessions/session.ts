@@ -1,11 +1,13 @@
 /** One PKCS#11 session and the operations it has in progress. */
 import { CKS } from '../generated/constants';
 import type { Token } from '../tokens/token';
-import type { Operation, OperationKind } from './operation';
+import type { Operation, OperationIndicator, OperationKind } from './operation';
 
 export class Session {
   /** Active operations, at most one of each kind (find, digest, ...). */
   readonly operations = new Map<OperationKind, Operation>();
+  /** The latest operation started here: its mechanism and the algorithm indicator (IG 2.4.C). */
+  lastOperation: OperationIndicator | null = null;
 
   constructor(
     readonly handle: number,
@@ -28,6 +30,12 @@ export class Session {
 
   get userLoggedIn(): boolean {
     return this.token.loginState === 'user';
+  }
+
+  /** Makes `op` the active operation of its kind, carrying the indicator its C_*Init recorded. */
+  start(kind: OperationKind, op: Operation): void {
+    if (this.lastOperation) op.indicator = this.lastOperation;
+    this.operations.set(kind, op);
   }
 
   /** Ends the operation of this kind, if one is active. */

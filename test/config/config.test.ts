@@ -26,15 +26,41 @@ describe('craton_hsm.toml', () => {
   });
 
   it('reads every documented key', () => {
-    const env = withFile('[slots]\ncount = 3\n[storage]\npath = "/srv/t"\n[pin]\nmin_length = 6\nmax_length = 32\nmax_login_attempts = 5\n[logging]\nlevel = "debug"\n[runtime]\nmode = "process"\n');
+    const env = withFile(
+      [
+        '[slots]\ncount = 3',
+        '[storage]\npath = "/srv/t"',
+        '[pin]\nmin_length = 6\nmax_length = 32\nmax_login_attempts = 5',
+        '[logging]\nlevel = "debug"\nfile = "/var/log/craton.log"',
+        '[runtime]\nmode = "process"',
+        '[algorithms]\ncrypto_backend = "awslc"\nfips_approved_only = true\nenable_pqc = false\nallow_weak_rsa = true\nallow_sha1_signing = true',
+        '[audit]\nenabled = false\npath = "/var/log/craton-audit.ndjson"',
+      ].join('\n'),
+    );
     const { config } = loadConfig(env);
     expect(config).toEqual({
       slots: { count: 3 },
       storage: { path: '/srv/t' },
       pin: { minLength: 6, maxLength: 32, maxLoginAttempts: 5 },
-      logging: { level: 'debug' },
+      logging: { level: 'debug', file: '/var/log/craton.log' },
       runtime: { mode: 'process' },
+      algorithms: { cryptoBackend: 'awslc', fipsApprovedOnly: true, enablePqc: false, allowWeakRsa: true, allowSha1Signing: true },
+      audit: { enabled: false, path: '/var/log/craton-audit.ndjson' },
+      testing: { fault: null },
     });
+  });
+
+  it('puts the audit log beside the tokens by default', () => {
+    const { config } = loadConfig(withFile('[storage]\npath = "/srv/t"\n'));
+    expect(config.audit).toEqual({ enabled: true, path: '/srv/t/audit.ndjson' });
+    expect(config.algorithms).toEqual({ cryptoBackend: 'auto', fipsApprovedOnly: false, enablePqc: true, allowWeakRsa: false, allowSha1Signing: false });
+  });
+
+  it('takes the test-only fault switch from the environment, and refuses it in approved-only mode', () => {
+    const env = { ...withFile(''), CRATON_HSM_TEST_FAULT: 'kat:aes-gcm' };
+    expect(loadConfig(env).config.testing).toEqual({ fault: 'kat:aes-gcm' });
+    const fips = { ...withFile('[algorithms]\nfips_approved_only = true\n'), CRATON_HSM_TEST_FAULT: 'kat:aes-gcm' };
+    expect(() => loadConfig(fips)).toThrow(/test-only switch CRATON_HSM_TEST_FAULT is refused/);
   });
 
   it.each([
@@ -43,6 +69,10 @@ describe('craton_hsm.toml', () => {
     ['[slots]\ncolor = 1\n', /unknown key slots\.color/],
     ['[vault]\nx = 1\n', /unknown section \[vault\]/],
     ['[logging]\nlevel = "loud"\n', /logging\.level must be one of/],
+    ['[algorithms]\nfips_approved_only = "yes"\n', /algorithms\.fips_approved_only must be true or false/],
+    ['[algorithms]\ncrypto_backend = "boringssl"\n', /algorithms\.crypto_backend must be one of "auto", "awslc", "openssl", "cng"/],
+    ['[audit]\npath = ""\n', /audit\.path must be a non-empty string/],
+    ['[audit]\nrotate = true\n', /unknown key audit\.rotate/],
     ['[pin]\nmin_length = 10\nmax_length = 8\n', /min_length is larger/],
     ['not toml at all [', /not valid TOML/],
   ])('rejects %j naming the file and key', (text, message) => {

@@ -1,9 +1,12 @@
 /** Shared fixtures: where the built module is, and a fresh token store per test. */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { DEFAULT_ALGORITHMS } from '../../src/config/config';
+import { AlgorithmPolicy } from '../../src/mechanisms/policy';
+import { MechanismRegistry } from '../../src/mechanisms/registry';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const MODULE_PATH = join(ROOT, 'build', 'libcraton_hsm.so');
@@ -73,4 +76,35 @@ export async function initialisedToken(env: NodeJS.ProcessEnv): Promise<void> {
 export async function generateKeyPair(env: NodeJS.ProcessEnv, keyType: string, id: string, label: string): Promise<void> {
   const gen = await pkcs11Tool(env, '--login', '--pin', USER_PIN, '--keypairgen', '--key-type', keyType, '--id', id, '--label', label);
   if (gen.code !== 0) throw new Error(`keypairgen ${keyType} failed: ${gen.stderr}`);
+}
+
+/** The mechanisms the module offers with the default [algorithms] settings. */
+export function defaultRegistry(): MechanismRegistry {
+  return new MechanismRegistry(new AlgorithmPolicy(DEFAULT_ALGORITHMS));
+}
+
+/**
+ * A copy of the built module laid out as it is deployed (lib/, dist/,
+ * build/Release/) in a temporary folder, with the integrity sidecar
+ * tools/compute-integrity-hmac.sh writes: what approved-only mode needs, and
+ * what a test may change without disturbing any other.
+ */
+export function sealedModuleCopy(): { readonly dir: string; readonly lib: string; readonly runtime: string; readonly addons: string; seal(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'craton-module-'));
+  const libDir = join(dir, 'lib');
+  const addons = join(dir, 'build', 'Release');
+  mkdirSync(libDir);
+  mkdirSync(join(dir, 'dist'));
+  mkdirSync(addons, { recursive: true });
+  const lib = join(libDir, 'libcraton_hsm.so');
+  copyFileSync(MODULE_PATH, lib);
+  copyFileSync(join(ROOT, 'build', 'libcraton_embedder.so'), join(libDir, 'libcraton_embedder.so'));
+  const runtime = join(dir, 'dist', 'runtime.js');
+  copyFileSync(join(ROOT, 'dist', 'runtime.js'), runtime);
+  for (const addon of ['craton_crypto.node', 'craton_sqlite.node', 'craton_os.node']) copyFileSync(join(ROOT, 'build', 'Release', addon), join(addons, addon));
+  const seal = () => {
+    execFileSync('bash', [join(ROOT, 'tools', 'compute-integrity-hmac.sh'), lib], { stdio: 'ignore' });
+  };
+  seal();
+  return { dir, lib, runtime, addons, seal };
 }

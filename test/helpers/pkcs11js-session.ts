@@ -14,11 +14,12 @@ export interface UserSession {
   close(): void;
 }
 
-export function openUserSession(label: string): UserSession {
-  const box = sandbox('process');
+/** `config` is craton_hsm.toml text added to the sandbox's; `env` adds variables; `modulePath` picks another copy of the module. */
+export function openUserSession(label: string, config = '', env: NodeJS.ProcessEnv = {}, modulePath = MODULE_PATH): UserSession {
+  const box = sandbox('process', env, config);
   const restoreEnv = applyProcessEnv(box.env);
   const mod = new pkcs11js.PKCS11();
-  mod.load(MODULE_PATH);
+  mod.load(modulePath);
   mod.C_Initialize();
   const slot = mod.C_GetSlotList(true)[0] as Buffer;
   mod.C_InitToken(slot, SO_PIN, paddedLabel(label));
@@ -31,10 +32,13 @@ export function openUserSession(label: string): UserSession {
     mod,
     session,
     close() {
-      mod.C_Finalize();
-      mod.close();
-      restoreEnv();
-      box.cleanup();
+      try {
+        mod.C_Finalize();
+      } finally {
+        mod.close();
+        restoreEnv();
+        box.cleanup();
+      }
     },
   };
 }

@@ -5,8 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MechanismRegistry } from '../../src/mechanisms/registry';
-import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
+import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox, defaultRegistry } from '../helpers/module';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
 const { Module, ObjectClass, KeyType, SessionFlag, TokenFlag, UserType, MechanismFlag, Mechanism } = graphene;
@@ -116,7 +115,7 @@ describe('graphene-pk11 (in-process, process transport)', () => {
     expect(token.flags & TokenFlag.TOKEN_INITIALIZED).toBe(TokenFlag.TOKEN_INITIALIZED);
     expect(token.flags & TokenFlag.USER_PIN_INITIALIZED).toBe(0);
 
-    const registry = new MechanismRegistry();
+    const registry = defaultRegistry();
     const mechs = slot.getMechanisms();
     const types: number[] = [];
     for (let i = 0; i < mechs.length; i++) {

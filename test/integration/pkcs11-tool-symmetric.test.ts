@@ -17,8 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKM } from '../../src/generated/constants';
-import { MechanismRegistry } from '../../src/mechanisms/registry';
-import { TRANSPORTS, USER_PIN, initialisedToken, pkcs11Tool, runTool, sandbox, type RunResult, type Sandbox } from '../helpers/module';
+import { TRANSPORTS, USER_PIN, initialisedToken, pkcs11Tool, runTool, sandbox, type RunResult, type Sandbox, defaultRegistry } from '../helpers/module';
 
 /** pkcs11-tool prints its usage (exit 1) for --help; both streams hold it. */
 function toolHelp(): string {
@@ -147,7 +146,7 @@ describe.each(TRANSPORTS)('pkcs11-tool: AES and HMAC (%s)', (transport) => {
   it('--list-mechanisms shows each AES and HMAC mechanism with its key sizes and flags', async () => {
     const r = await pkcs11Tool(box.env, '--list-mechanisms');
     expect(r.code).toBe(0);
-    const registry = new MechanismRegistry();
+    const registry = defaultRegistry();
     for (const [type, name, flags] of LISTED) {
       const spec = registry.get(type);
       // Exactly these operations, and no "hw" flag.

@@ -6,8 +6,7 @@ import { createHash, getHashes } from 'node:crypto';
 import * as pkcs11js from 'pkcs11js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CKM } from '../../src/generated/constants';
-import { MechanismRegistry } from '../../src/mechanisms/registry';
-import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox } from '../helpers/module';
+import { MODULE_PATH, SO_PIN, USER_PIN, sandbox, type Sandbox, defaultRegistry } from '../helpers/module';
 import { ckrOf } from '../helpers/pkcs11js-errors';
 import { applyProcessEnv, paddedLabel } from '../helpers/process-env';
 
@@ -192,12 +191,13 @@ describe('pkcs11js (in-process, process transport)', () => {
     });
 
     it('lists exactly the registry mechanisms, each with its declared sizes and flags', () => {
-      const registry = new MechanismRegistry();
+      const registry = defaultRegistry();
       const mechs = mod.C_GetMechanismList(slot);
       expect([...mechs].sort((a, b) => a - b)).toEqual(registry.types());
       for (const m of mechs) {
         const want = registry.get(m);
-        expect(mod.C_GetMechanismInfo(slot, m)).toEqual({ minKeySize: want.minKeySize, maxKeySize: want.maxKeySize, flags: want.flags });
+        const sizes = registry.policy.keySizes(want);
+        expect(mod.C_GetMechanismInfo(slot, m)).toEqual({ minKeySize: sizes.min, maxKeySize: sizes.max, flags: want.flags });
       }
       for (const [, m] of DIGESTS) expect(mod.C_GetMechanismInfo(slot, m).flags & CKF_DIGEST).toBe(CKF_DIGEST);
       expect(ckrOf(() => mod.C_GetMechanismInfo(slot, CKM.CKM_MD5))).toBe(CKR_MECHANISM_INVALID);

@@ -1,0 +1,89 @@
+/**
+ * Which PKCS#11 calls become audit records, and with what: token set-up,
+ * logins and PIN changes, key generation, wrapping and derivation, object
+ * creation and destruction, and each completed sign, verify, encrypt or
+ * decrypt (with the mechanism and indicator its C_*Init recorded). A C_*Init
+ * that is refused is recorded too. Digests and queries are not.
+ */
+import { CKR } from '../generated/constants';
+import { rvName } from '../ck-error';
+import type { Call } from '../dispatch/call';
+import type { Hsm } from '../module/hsm';
+import type { OperationIndicator, OperationKind } from '../sessions/operation';
+import type { AuditEvent } from './audit-log';
+
+/** Completing calls of multi-step operations: the record is written when the operation ends. */
+const COMPLETIONS: Readonly<Record<string, readonly [string, OperationKind]>> = {
+  C_Sign: ['Sign', 'sign'],
+  C_SignFinal: ['Sign', 'sign'],
+  C_SignRecover: ['SignRecover', 'sign'],
+  C_Verify: ['Verify', 'verify'],
+  C_VerifyFinal: ['Verify', 'verify'],
+  C_VerifyRecover: ['VerifyRecover', 'verify'],
+  C_Encrypt: ['Encrypt', 'encrypt'],
+  C_EncryptFinal: ['Encrypt', 'encrypt'],
+  C_Decrypt: ['Decrypt', 'decrypt'],
+  C_DecryptFinal: ['Decrypt', 'decrypt'],
+  C_EncryptMessage: ['EncryptMessage', 'encrypt'],
+  C_EncryptMessageNext: ['EncryptMessage', 'encrypt'],
+  C_DecryptMessage: ['DecryptMessage', 'decrypt'],
+  C_DecryptMessageNext: ['DecryptMessage', 'decrypt'],
+};
+
+/** Starting calls: recorded only when refused. */
+const STARTS = new Set(['C_SignInit', 'C_VerifyInit', 'C_SignRecoverInit', 'C_VerifyRecoverInit', 'C_EncryptInit', 'C_DecryptInit', 'C_MessageEncryptInit', 'C_MessageDecryptInit']);
+
+/** Single calls with a mechanism, whose indicator the handler records. */
+const KEY_CALLS = new Set(['C_GenerateKey', 'C_GenerateKeyPair', 'C_DeriveKey', 'C_WrapKey', 'C_UnwrapKey']);
+
+/** Token and object events, without a mechanism. */
+const PLAIN_CALLS = new Set(['C_InitToken', 'C_InitPIN', 'C_SetPIN', 'C_Login', 'C_Logout', 'C_CreateObject', 'C_CopyObject', 'C_DestroyObject']);
+
+const USER_TYPES: Readonly<Record<number, string>> = { 0: 'SO', 1: 'User', 2: 'ContextSpecific' };
+
+function argUlong(call: Call, name: string): number | null {
+  return call.fn.args.some((a) => a.name === name) ? call.ulong(name) : null;
+}
+
+const resultOf = (rv: number): string => (rv === CKR.CKR_OK ? 'Success' : rvName(rv));
+
+/**
+ * Prepares the record of one call before its handler runs (what it needs
+ * may be gone afterwards); the returned function writes it given the CK_RV,
+ * or there is none to write.
+ */
+export function auditCall(hsm: Hsm, call: Call, write: (event: AuditEvent) => void): ((rv: number) => void) | null {
+  const name = call.fn.name;
+  const hSession = argUlong(call, 'hSession');
+  const session = hSession === null ? undefined : hsm.sessions.find(hSession);
+  const slot = session?.slotId ?? argUlong(call, 'slotID');
+  const base = { slot, session: session ? hSession : null };
+  const completion = COMPLETIONS[name];
+  if (completion) {
+    const [operation, kind] = completion;
+    const indicator: OperationIndicator | undefined = session?.operations.get(kind)?.indicator;
+    return (rv) => {
+      if (rv === CKR.CKR_OK && session?.operations.has(kind) && !name.startsWith('C_EncryptMessage') && !name.startsWith('C_DecryptMessage')) return;
+      write({ ...base, operation, mechanism: indicator?.mechanism ?? null, fipsApproved: indicator?.fipsApproved ?? null, result: resultOf(rv) });
+    };
+  }
+  if (STARTS.has(name)) {
+    const mechanism = call.optionalMechanism('pMechanism');
+    return (rv) => {
+      if (rv !== CKR.CKR_OK) write({ ...base, operation: name.slice(2), mechanism: mechanism?.type ?? null, fipsApproved: null, result: resultOf(rv) });
+    };
+  }
+  if (KEY_CALLS.has(name)) {
+    const mechanism = call.optionalMechanism('pMechanism');
+    return (rv) => {
+      const last = session?.lastOperation;
+      const approved = rv === CKR.CKR_OK && last && last.mechanism === mechanism?.type ? last.fipsApproved : null;
+      write({ ...base, operation: name.slice(2), mechanism: mechanism?.type ?? null, fipsApproved: approved, result: resultOf(rv) });
+    };
+  }
+  if (PLAIN_CALLS.has(name)) {
+    const userType = name === 'C_Login' ? USER_TYPES[call.ulong('userType')] ?? String(call.ulong('userType')) : undefined;
+    return (rv) => write({ ...base, operation: name.slice(2), mechanism: null, fipsApproved: null, result: resultOf(rv), detail: userType ? { user_type: userType } : undefined });
+  }
+  return null;
+}
