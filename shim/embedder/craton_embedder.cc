@@ -164,6 +164,19 @@ void signal_start(Runtime *rt, bool ok, const std::string &msg) {
 
 void atfork_child() { g.forked_child.store(true, std::memory_order_relaxed); }
 
+// In a fork() child, libuv's exit-time uv_library_shutdown() joins the
+// parent's threadpool threads, which do not exist here: a crash at exit once
+// the parent's runtime has used the pool. libuv resets its pool on fork, so
+// one no-op job on a private loop starts a pool of this process's own, which
+// the shutdown then joins.
+void renew_uv_pool_in_fork_child() {
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) return;
+  uv_work_t work;
+  if (uv_queue_work(&loop, &work, [](uv_work_t *) {}, [](uv_work_t *, int) {}) == 0) uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+}
+
 // ---------------------------------------------------------------- N-API binding
 
 #define NAPI_OK(call)                      \
@@ -510,7 +523,10 @@ void init_once() {
   pthread_atfork(nullptr, nullptr, atfork_child);
   // Hosts often exit() without C_Finalize. Registered after libnode's own
   // static initialisation, so it runs before libnode's destructors.
-  atexit([] { craton_embedder_stop(); });
+  atexit([] {
+    if (g.forked_child.load(std::memory_order_relaxed)) renew_uv_pool_in_fork_child();
+    craton_embedder_stop();
+  });
   if (const char *s = getenv("CRATON_EMBEDDER_SPIN_NS")) g.spin_ns = strtoull(s, nullptr, 10);
   if (const char *s = getenv("CRATON_EMBEDDER_LOOP_SPIN_NS")) g.loop_spin_ns = strtoull(s, nullptr, 10);
 }
