@@ -15,7 +15,7 @@ import { withFileLock } from '../platform/os-services';
 
 export const GENESIS_HASH = '0'.repeat(64);
 /** Longest record line; a longer one is a damaged log. */
-export const MAX_RECORD_BYTES = 16 * 1024;
+const MAX_RECORD_BYTES = 16 * 1024;
 
 export interface AuditEvent {
   /** "Sign", "Login", "GenerateKeyPair", "SelfTest"... */
@@ -53,7 +53,7 @@ export const sha256Hex = (text: string): string => createHash('sha256').update(t
 export const headPath = (logPath: string): string => `${logPath}.head`;
 
 /** The last complete line of a file of `size` bytes open as `fd`, or null when it is empty. */
-export function lastLine(fd: number, size: number): string | null {
+function lastLine(fd: number, size: number): string | null {
   if (size === 0) return null;
   const span = Math.min(size, MAX_RECORD_BYTES + 1);
   const tail = Buffer.alloc(span);

@@ -12,22 +12,25 @@ import type { Hsm } from '../module/hsm';
 import type { OperationIndicator, OperationKind } from '../sessions/operation';
 import type { AuditEvent } from './audit-log';
 
-/** Completing calls of multi-step operations: the record is written when the operation ends. */
-const COMPLETIONS: Readonly<Record<string, readonly [string, OperationKind]>> = {
-  C_Sign: ['Sign', 'sign'],
-  C_SignFinal: ['Sign', 'sign'],
-  C_SignRecover: ['SignRecover', 'sign'],
-  C_Verify: ['Verify', 'verify'],
-  C_VerifyFinal: ['Verify', 'verify'],
-  C_VerifyRecover: ['VerifyRecover', 'verify'],
-  C_Encrypt: ['Encrypt', 'encrypt'],
-  C_EncryptFinal: ['Encrypt', 'encrypt'],
-  C_Decrypt: ['Decrypt', 'decrypt'],
-  C_DecryptFinal: ['Decrypt', 'decrypt'],
-  C_EncryptMessage: ['EncryptMessage', 'encrypt'],
-  C_EncryptMessageNext: ['EncryptMessage', 'encrypt'],
-  C_DecryptMessage: ['DecryptMessage', 'decrypt'],
-  C_DecryptMessageNext: ['DecryptMessage', 'decrypt'],
+/**
+ * Calls that complete an operation: the record is written when the operation
+ * ends, except for the message functions, where every call is one message.
+ */
+const COMPLETIONS: Readonly<Record<string, readonly [string, OperationKind, 'when-ended' | 'each-call']>> = {
+  C_Sign: ['Sign', 'sign', 'when-ended'],
+  C_SignFinal: ['Sign', 'sign', 'when-ended'],
+  C_SignRecover: ['SignRecover', 'sign', 'when-ended'],
+  C_Verify: ['Verify', 'verify', 'when-ended'],
+  C_VerifyFinal: ['Verify', 'verify', 'when-ended'],
+  C_VerifyRecover: ['VerifyRecover', 'verify', 'when-ended'],
+  C_Encrypt: ['Encrypt', 'encrypt', 'when-ended'],
+  C_EncryptFinal: ['Encrypt', 'encrypt', 'when-ended'],
+  C_Decrypt: ['Decrypt', 'decrypt', 'when-ended'],
+  C_DecryptFinal: ['Decrypt', 'decrypt', 'when-ended'],
+  C_EncryptMessage: ['EncryptMessage', 'encrypt', 'each-call'],
+  C_EncryptMessageNext: ['EncryptMessage', 'encrypt', 'each-call'],
+  C_DecryptMessage: ['DecryptMessage', 'decrypt', 'each-call'],
+  C_DecryptMessageNext: ['DecryptMessage', 'decrypt', 'each-call'],
 };
 
 /** Starting calls: recorded only when refused. */
@@ -60,10 +63,10 @@ export function auditCall(hsm: Hsm, call: Call, write: (event: AuditEvent) => vo
   const base = { slot, session: session ? hSession : null };
   const completion = COMPLETIONS[name];
   if (completion) {
-    const [operation, kind] = completion;
+    const [operation, kind, when] = completion;
     const indicator: OperationIndicator | undefined = session?.operations.get(kind)?.indicator;
     return (rv) => {
-      if (rv === CKR.CKR_OK && session?.operations.has(kind) && !name.startsWith('C_EncryptMessage') && !name.startsWith('C_DecryptMessage')) return;
+      if (rv === CKR.CKR_OK && when === 'when-ended' && session?.operations.has(kind)) return;
       write({ ...base, operation, mechanism: indicator?.mechanism ?? null, fipsApproved: indicator?.fipsApproved ?? null, result: resultOf(rv) });
     };
   }

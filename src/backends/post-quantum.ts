@@ -18,10 +18,8 @@ export interface KeyPairBytes {
 }
 
 export interface PostQuantumCrypto {
-  readonly implementation: string;
   /** From the 64-byte seed d || z when given (FIPS 203 ML-KEM.KeyGen_internal). */
   mlKemKeyGen(set: MlKemParameterSet, seed?: Uint8Array): KeyPairBytes;
-  mlKemEncapsulate(set: MlKemParameterSet, publicKey: Uint8Array): { readonly ciphertext: Uint8Array; readonly sharedSecret: Uint8Array };
   mlKemDecapsulate(set: MlKemParameterSet, ciphertext: Uint8Array, secretKey: Uint8Array): Uint8Array;
   /** From the 32-byte seed xi when given (FIPS 204 ML-DSA.KeyGen_internal). */
   mlDsaKeyGen(set: MlDsaParameterSet, seed?: Uint8Array): KeyPairBytes;
@@ -31,12 +29,7 @@ export interface PostQuantumCrypto {
 }
 
 export const noblePostQuantum: PostQuantumCrypto = {
-  implementation: '@noble/post-quantum',
   mlKemKeyGen: (set, seed) => KEMS[set].keygen(seed),
-  mlKemEncapsulate(set, publicKey) {
-    const { cipherText, sharedSecret } = KEMS[set].encapsulate(publicKey);
-    return { ciphertext: cipherText, sharedSecret };
-  },
   mlKemDecapsulate: (set, ciphertext, secretKey) => KEMS[set].decapsulate(ciphertext, secretKey),
   mlDsaKeyGen: (set, seed) => DSAS[set].keygen(seed),
   mlDsaSign: (set, secretKey, message, { context, deterministic }) =>

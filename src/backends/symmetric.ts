@@ -148,6 +148,27 @@ export interface Pbkdf2Params {
   length: number;
 }
 
+/** A whole message through one cipher context: update, final, and the context released. */
+export function cipherOnce(crypto: SymmetricCrypto, spec: CipherSpec, encrypt: boolean, data: Uint8Array): Uint8Array {
+  const c = crypto.createCipher(spec, encrypt);
+  try {
+    return Buffer.concat([c.update(data), c.final()]);
+  } finally {
+    c.dispose();
+  }
+}
+
+/** The MAC of a whole message, its context released. */
+export function macOnce(crypto: SymmetricCrypto, spec: MacSpec, data: Uint8Array): Uint8Array {
+  const m = crypto.createMac(spec);
+  try {
+    m.update(data);
+    return m.final();
+  } finally {
+    m.dispose();
+  }
+}
+
 export interface SymmetricCrypto {
   /** encrypt: true to encrypt, false to decrypt. */
   createCipher(spec: CipherSpec, encrypt: boolean): CipherContext;

@@ -5,7 +5,7 @@
  */
 import { CKF_MECH, CKK, CKM, CKO, CKR } from '../generated/constants';
 import { CkError, require } from '../ck-error';
-import type { CipherSpec } from '../backends/symmetric';
+import { cipherOnce, type CipherSpec } from '../backends/symmetric';
 import { ValueKind, type WireParam } from '../wire/codec';
 import type { AeadMessageParams, MechanismFamily, MechanismSpec } from './mechanism';
 import { bytesField, noParam, rawParam, structParam, ulongField, type Fields } from './params';
@@ -62,13 +62,7 @@ function encryptData(type: number, read: (param: WireParam) => { data: Uint8Arra
         derive(backend, key, [length]) {
           require(length <= data.length, CKR.CKR_TEMPLATE_INCONSISTENT, 'CKA_VALUE_LEN exceeds the encrypted data');
           const spec: CipherSpec = iv ? { algorithm: 'aes', mode: 'cbc', key, iv } : { algorithm: 'aes', mode: 'ecb', key };
-          const cipher = backend.createCipher(spec, true);
-          try {
-            const out = Buffer.concat([cipher.update(data), cipher.final()]);
-            return [out.subarray(0, length)];
-          } finally {
-            cipher.dispose();
-          }
+          return [cipherOnce(backend, spec, true, data).subarray(0, length)];
         },
       };
     },

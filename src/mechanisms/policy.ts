@@ -22,10 +22,10 @@ const APPROVED_AES_BYTES = new Set([16, 24, 32]);
 /** SP 800-131A: HMAC keys of at least 112 bits. */
 const MIN_HMAC_KEY_BYTES = 14;
 /** Below this an RSA key is weak: refused unless allow_weak_rsa is set (never in approved-only mode). */
-export const MIN_STRONG_RSA_BITS = 2048;
+const MIN_STRONG_RSA_BITS = 2048;
 
 /** Bits of a big-endian unsigned integer. */
-export function bitLength(n: Uint8Array): number {
+function bitLength(n: Uint8Array): number {
   let i = 0;
   while (i < n.length && n[i] === 0) i++;
   if (i === n.length) return 0;

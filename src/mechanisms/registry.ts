@@ -14,7 +14,7 @@ import { sp800108Family } from './sp800-108';
 import type { MechanismFamily, MechanismSpec } from './mechanism';
 import type { AlgorithmPolicy } from './policy';
 
-export const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily, rsaFamily, ecdsaFamily, eddsaFamily, ecdhFamily, hkdfFamily, pbkdf2Family, sp800108Family];
+const FAMILIES: readonly MechanismFamily[] = [digestFamily, hmacFamily, aesFamily, rsaFamily, ecdsaFamily, eddsaFamily, ecdhFamily, hkdfFamily, pbkdf2Family, sp800108Family];
 
 export class MechanismRegistry {
   private readonly byType = new Map<number, MechanismSpec>();

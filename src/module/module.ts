@@ -11,6 +11,7 @@ import type { CryptoBackend } from '../backends/backend';
 import type { NativeLibraryInfo } from '../backends/libcrypto';
 import { noblePostQuantum } from '../backends/post-quantum';
 import { BackendUnavailable, selectBackend } from '../backends/select';
+import { macOnce } from '../backends/symmetric';
 import { AuditLog, type AuditEvent } from '../audit/audit-log';
 import { auditCall } from '../audit/audit-trail';
 import type { Call } from '../dispatch/call';
@@ -105,15 +106,7 @@ export class CratonModule {
       throw new CkError(CKR.CKR_GENERAL_ERROR, 'the power-on self-tests failed');
     }
     const random = new RandomSource(
-      (key, data) => {
-        const mac = backend.createMac({ algorithm: 'hmac', digest: 'sha256', key });
-        try {
-          mac.update(data);
-          return mac.final();
-        } finally {
-          mac.dispose();
-        }
-      },
+      (key, data) => macOnce(backend, { algorithm: 'hmac', digest: 'sha256', key }, data),
       osEntropy,
       (reason) => this.enterErrorState(reason),
     );

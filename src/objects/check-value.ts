@@ -6,18 +6,14 @@
 import { CKA, CKK, CKO, CKR } from '../generated/constants';
 import { require } from '../ck-error';
 import type { CryptoBackend } from '../backends/backend';
+import { cipherOnce } from '../backends/symmetric';
 import type { AttributeMap } from './attribute-value';
 
 const AES_SIZES = new Set([16, 24, 32]);
 
 function checkValueOf(backend: CryptoBackend, keyType: unknown, value: Uint8Array): Uint8Array | undefined {
   if (keyType === CKK.CKK_AES) {
-    const ecb = backend.createCipher({ algorithm: 'aes', mode: 'ecb', key: value }, true);
-    try {
-      return Uint8Array.from(Buffer.concat([ecb.update(new Uint8Array(16)), ecb.final()]).subarray(0, 3));
-    } finally {
-      ecb.dispose();
-    }
+    return Uint8Array.from(cipherOnce(backend, { algorithm: 'aes', mode: 'ecb', key: value }, true, new Uint8Array(16)).subarray(0, 3));
   }
   if (keyType === CKK.CKK_GENERIC_SECRET) return backend.digest('sha1', value).slice(0, 3);
   return undefined;

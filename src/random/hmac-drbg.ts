@@ -10,9 +10,9 @@ export type EntropySource = (length: number) => Uint8Array;
 
 const OUT = 32;
 /** Entropy input per (re)seed: the security strength, 256 bits. */
-export const ENTROPY_BYTES = 32;
+const ENTROPY_BYTES = 32;
 /** The nonce at instantiation: half the security strength (section 8.6.7). */
-export const NONCE_BYTES = 16;
+const NONCE_BYTES = 16;
 /** SP 800-90A table 2: at most 2^19 bits per request. */
 export const MAX_REQUEST_BYTES = 1 << 16;
 

@@ -31,7 +31,7 @@ export interface CoveredFile {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-export function sidecarPath(libraryPath: string): string {
+function sidecarPath(libraryPath: string): string {
   const dir = dirname(libraryPath);
   const name = basename(libraryPath).replace(/\.(so|dll|dylib)$/, '');
   return join(dir, `${name}.hmac`);
